@@ -1,0 +1,17 @@
+"""Small shared helpers for the attention modules."""
+
+from __future__ import annotations
+
+
+def make_divisible(value: float, divisor: int = 8, *, min_value: int | None = None, round_limit: float = 0.9) -> int:
+    """Round ``value`` to a multiple of ``divisor``, never below ``min_value`` (default ``divisor``) and never 0.
+
+    Same rule as timm's ``make_divisible``: rounding down may not lose more than ``1 - round_limit`` of the value.
+    """
+    if divisor < 1:
+        raise ValueError(f"divisor must be >= 1, got {divisor}")
+    min_value = divisor if min_value is None else min_value
+    new_value = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if new_value < round_limit * value:
+        new_value += divisor
+    return max(1, new_value)
