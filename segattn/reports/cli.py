@@ -1,0 +1,81 @@
+"""Command lines of ``segattn evaluate``, ``segattn compare`` and ``segattn ablate``.
+
+Each ``*_main(argv)`` parses ``argv`` (without the subcommand name), runs, and exits with status 2 and a one-line
+message for any problem a user can cause (missing folders, mismatched files, an existing report, ...).
+Multi-word options accept both spellings: ``--num_classes`` / ``--num-classes``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from segattn.metrics import EMPTY_RULES
+
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError)
+
+
+def _opt(name: str) -> list[str]:
+    return [f"--{name}", f"--{name.replace('_', '-')}"] if "_" in name else [f"--{name}"]
+
+
+def _run(parser: argparse.ArgumentParser, fn, args: argparse.Namespace) -> None:
+    try:
+        fn(args)
+    except USER_ERRORS as err:
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
+
+
+def _add_scoring_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(*_opt("num_classes"), type=int, default=2, help="classes incl. background (binary: 2)")
+    p.add_argument(*_opt("class_names"), default=None, help="comma-separated, one per class (default: 0,1,...)")
+    rule = "a class empty in both reference and prediction: exclude (nnU-Net, default), one or zero"
+    p.add_argument("--empty", choices=EMPTY_RULES, default="exclude", help=rule)
+    p.add_argument("--tolerance", type=float, default=2.0, help="boundary F1 tolerance in pixels (default 2)")
+    p.add_argument("--examples", type=int, default=3, help="best and worst images drawn in the report (default 3)")
+    p.add_argument("--overwrite", action="store_true", help="replace a report already in --out")
+
+
+def evaluate_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="segattn evaluate",
+        description="Score a folder of predicted masks against reference masks; write per-image CSV, summary JSON, "
+        "Markdown and HTML reports. Files pair by relative path without extension.",
+    )
+    p.add_argument("--pred", type=Path, required=True, help="folder of predicted masks (read only)")
+    p.add_argument("--gt", type=Path, required=True, help="folder of reference masks (read only)")
+    p.add_argument("--out", type=Path, required=True, help="report folder (created; outside --pred/--gt)")
+    p.add_argument("--images", type=Path, default=None, help="folder of the images, drawn under the overlays")
+    enc = ("auto", "index", "binary")
+    p.add_argument(*_opt("pred_encoding"), choices=enc, default="auto", help="mask encoding of --pred (auto)")
+    p.add_argument(*_opt("gt_encoding"), choices=enc, default="auto", help="mask encoding of --gt (auto)")
+    _add_scoring_options(p)
+    return p
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from segattn.reports.evaluate import evaluate_folders  # torch-heavy imports only when running
+
+    summary = evaluate_folders(
+        args.pred, args.gt, args.out, images_dir=args.images, num_classes=args.num_classes,
+        class_names=args.class_names.split(",") if args.class_names else None, empty=args.empty,
+        tolerance=args.tolerance, pred_encoding=args.pred_encoding, gt_encoding=args.gt_encoding,
+        n_examples=args.examples, overwrite=args.overwrite,
+    )  # fmt: skip
+    pf = summary["per_image_foreground"]
+    print(
+        f"{summary['n_images']} images; foreground Dice mean per image {_num(pf['dice_mean'])} "
+        f"[{_num(pf['ci95_low'])}, {_num(pf['ci95_high'])}], dataset {_num(summary['foreground']['dice_dataset'])} "
+        f"(empty rule: {summary['empty_rule']['name']}) -> {Path(args.out) / 'report.html'}"
+    )
+
+
+def _num(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4f}"
+
+
+def evaluate_main(argv: list[str] | None = None) -> None:
+    """``segattn evaluate --pred DIR --gt DIR --out DIR [--images DIR] ...``"""
+    parser = evaluate_parser()
+    _run(parser, _evaluate, parser.parse_args(sys.argv[1:] if argv is None else argv))

@@ -1,0 +1,136 @@
+"""Score a folder of predicted masks against a folder of reference masks and write a report.
+
+Files are paired by their path relative to the folder without the extension (``a/001.png`` pairs with
+``a/001.tif``), which is also the image name used in the report. A file without a partner is an error that lists
+the missing names — a report silently scored on a subset would answer a different question.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+from tqdm import tqdm
+
+from segattn.data.io import IMAGE_EXTENSIONS, MaskEncoding, Palette, read_image, read_mask
+from segattn.metrics import EMPTY_RULES, EmptyRule
+from segattn.reports.examples import ExampleKeeper, make_panels
+from segattn.reports.rows import ScoreTable, foreground_dice, score_pair
+from segattn.reports.writer import prepare_out_dir, write_report
+
+
+@dataclass(frozen=True)
+class MaskPair:
+    name: str  # relative path without extension, "/"-separated
+    pred: Path
+    gt: Path
+    image: Path | None = None
+
+
+def image_key(relative: str | Path) -> str:
+    """The name an image has in a report: its relative path without extension, with "/" separators."""
+    return str(PurePosixPath(Path(relative).as_posix()).with_suffix(""))
+
+
+def index_folder(folder: Path, flag: str) -> dict[str, Path]:
+    """Map image key -> file for every image file below ``folder`` (hidden files and folders skipped)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{flag} folder {folder} does not exist or is not a folder")
+    found: dict[str, Path] = {}
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder)
+        if not p.is_file() or p.suffix.lower() not in IMAGE_EXTENSIONS or any(s.startswith(".") for s in rel.parts):
+            continue
+        key = image_key(rel)
+        if key in found:
+            raise ValueError(
+                f"{flag} folder {folder}: {found[key].name} and {p.name} are the same image {key!r} "
+                "with two extensions; keep one"
+            )
+        found[key] = p
+    if not found:
+        raise ValueError(f"{flag} folder {folder} holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
+    return found
+
+
+def _listing(keys: list[str], limit: int = 20) -> str:
+    shown = ", ".join(keys[:limit])
+    return shown + (f", ... ({len(keys)} in all)" if len(keys) > limit else "")
+
+
+def pair_folders(pred_dir: Path, gt_dir: Path, images_dir: Path | None = None) -> list[MaskPair]:
+    """Pair predictions, references (and images) by name; any file without a partner raises ``ValueError``."""
+    pred, gt = index_folder(pred_dir, "--pred"), index_folder(gt_dir, "--gt")
+    images = index_folder(images_dir, "--images") if images_dir is not None else None
+    problems = []
+    if missing := sorted(gt.keys() - pred.keys()):
+        problems.append(f"no prediction in {pred_dir} for {len(missing)} reference masks: {_listing(missing)}")
+    if missing := sorted(pred.keys() - gt.keys()):
+        problems.append(f"no reference mask in {gt_dir} for {len(missing)} predictions: {_listing(missing)}")
+    if images is not None and (missing := sorted(gt.keys() - images.keys())):
+        problems.append(f"no image in {images_dir} for {len(missing)} masks: {_listing(missing)}")
+    if problems:
+        raise ValueError("the folders do not hold the same images:\n  " + "\n  ".join(problems))
+    return [MaskPair(k, pred[k], gt[k], images[k] if images is not None else None) for k in sorted(gt)]
+
+
+def evaluate_folders(
+    pred_dir: Path,
+    gt_dir: Path,
+    out: Path,
+    *,
+    images_dir: Path | None = None,
+    num_classes: int = 2,
+    class_names: list[str] | None = None,
+    empty: EmptyRule = "exclude",
+    tolerance: float = 2.0,
+    pred_encoding: MaskEncoding = "auto",
+    gt_encoding: MaskEncoding = "auto",
+    palette: Palette | None = None,
+    n_examples: int = 3,
+    overwrite: bool = False,
+) -> dict[str, object]:
+    """Score every prediction against its reference and write the report into ``out``; returns the summary."""
+    if empty not in EMPTY_RULES:
+        raise ValueError(f"unknown empty-mask rule {empty!r}; choose from {list(EMPTY_RULES)}")
+    names = class_names or (["background", "foreground"] if num_classes == 2 else [str(k) for k in range(num_classes)])
+    if len(names) != num_classes:
+        raise ValueError(f"{len(names)} class names given for {num_classes} classes: {names}")
+    pairs = pair_folders(pred_dir, gt_dir, images_dir)
+    reads = {"--pred": pred_dir, "--gt": gt_dir, "--images": images_dir}
+    out = prepare_out_dir(out, reads=reads, overwrite=overwrite)  # fail before scoring, not after
+
+    counts, bounds = [], []
+    keeper = ExampleKeeper(n_examples)
+    for pair in tqdm(pairs, desc="scoring", unit="image", disable=None):
+        pred = read_mask(pair.pred, pred_encoding, palette, num_classes)
+        gt = read_mask(pair.gt, gt_encoding, palette, num_classes)
+        if pred.shape != gt.shape:
+            raise ValueError(
+                f"{pair.pred} is {pred.shape[1]}x{pred.shape[0]} (WxH) but its reference {pair.gt} is "
+                f"{gt.shape[1]}x{gt.shape[0]}; predictions must be at the reference's size"
+            )
+        c, b = score_pair(pred, gt, num_classes, tolerance=tolerance)
+        counts.append(c)
+        bounds.append(b)
+        score = float(foreground_dice(c, empty))
+        keeper.offer(pair.name, score, lambda p=pred, g=gt, pair=pair: make_panels(p, g, _image(pair, g.shape)))
+
+    table = ScoreTable([p.name for p in pairs], np.stack(counts), np.stack(bounds), names)
+    source = {"predictions": str(Path(pred_dir).resolve()), "references": str(Path(gt_dir).resolve())}
+    if images_dir is not None:
+        source["images"] = str(Path(images_dir).resolve())
+    return write_report(out, table, empty=empty, tolerance=tolerance, source=source, examples=keeper)
+
+
+def _image(pair: MaskPair, shape: tuple[int, int]) -> np.ndarray | None:
+    if pair.image is None:
+        return None
+    img = read_image(pair.image, 3)
+    if img.shape[:2] != shape:
+        raise ValueError(
+            f"image {pair.image} is {img.shape[1]}x{img.shape[0]} (WxH) but its mask {pair.gt} is {shape[1]}x{shape[0]}"
+        )
+    return img
