@@ -1,0 +1,169 @@
+"""Collect the images to predict and map each one to its output paths, mirroring the input tree.
+
+``--input`` is a folder (searched recursively), a glob (``**`` allowed), a text file with one image
+path per line (relative paths are relative to the list file; blank lines and ``#`` comments are
+skipped), or a single image. Each image keeps its path relative to a root — the folder, the glob's
+fixed prefix, or the deepest folder shared by the listed files — and its outputs go to the same
+relative place under ``--output``.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
+_GLOB_MAGIC = ("*", "?", "[")
+
+
+@dataclass(frozen=True)
+class InputImage:
+    path: Path  # where to read it
+    rel: PurePosixPath  # path relative to the input root, used to name outputs
+
+
+@dataclass(frozen=True)
+class OutputPaths:
+    mask: Path
+    probs: tuple[Path, ...]  # empty unless probabilities are saved
+    overlay: Path | None
+
+    @property
+    def all(self) -> tuple[Path, ...]:
+        return (self.mask, *self.probs, *((self.overlay,) if self.overlay else ()))
+
+
+def _is_image(p: Path) -> bool:
+    return p.suffix.lower() in IMAGE_SUFFIXES
+
+
+def _inside(p: Path, folder: Path | None) -> bool:
+    return folder is not None and (p == folder or folder in p.parents)
+
+
+def collect_inputs(spec: str, *, exclude: str | Path | None = None) -> list[InputImage]:
+    """Images named by ``spec`` (folder, glob, list file or one image), sorted by relative path.
+
+    Files under ``exclude`` (the output folder) are skipped, so predicting into a folder inside the
+    input folder never feeds earlier outputs back in. Raises ``FileNotFoundError`` naming ``spec``
+    when it matches nothing.
+    """
+    excl = Path(exclude).resolve() if exclude is not None else None
+    p = Path(spec)
+    if p.is_dir():
+        root = p
+        files = [
+            f
+            for f in p.rglob("*")
+            if f.is_file() and _is_image(f) and not any(part.startswith(".") for part in f.relative_to(p).parts)
+        ]
+    elif p.is_file() and _is_image(p):
+        root, files = p.parent, [p]
+    elif p.is_file():
+        files = _read_list(p)
+        dirs = [str(f.parent.resolve()) for f in files]
+        root = Path(os.path.commonpath(dirs)) if dirs else p.parent
+        files = [f.resolve() for f in files]
+    elif any(m in spec for m in _GLOB_MAGIC):
+        files = [Path(f) for f in glob.glob(spec, recursive=True) if Path(f).is_file() and _is_image(Path(f))]
+        root = _glob_root(spec)
+    else:
+        raise FileNotFoundError(f"--input {spec!r}: no such folder, image, list file or glob pattern")
+    images = [
+        InputImage(f, PurePosixPath(f.relative_to(root).as_posix())) for f in files if not _inside(f.resolve(), excl)
+    ]
+    if not images:
+        raise FileNotFoundError(
+            f"--input {spec!r}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))}"
+            + (f", outside the output folder {excl}" if excl else "")
+            + ")"
+        )
+    return sorted(images, key=lambda im: im.rel.as_posix())
+
+
+def _read_list(list_file: Path) -> list[Path]:
+    try:
+        text = list_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"--input {list_file}: expected an image, a folder, a glob or a list of paths: {e}") from e
+    files = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        f = Path(line).expanduser()
+        files.append(f if f.is_absolute() else list_file.parent / f)
+    # Missing or unreadable listed files are kept: they are reported as failed rows in the manifest.
+    return files
+
+
+def _glob_root(spec: str) -> Path:
+    parts = Path(spec).parts
+    fixed = []
+    for part in parts:
+        if any(m in part for m in _GLOB_MAGIC):
+            break
+        fixed.append(part)
+    return Path(*fixed) if fixed else Path(".")
+
+
+def output_paths(
+    images: list[InputImage],
+    output: Path,
+    *,
+    probs: str | None = None,
+    num_prob_channels: int = 1,
+    overlay: bool = False,
+) -> list[OutputPaths]:
+    """Output paths for each image, in the same order.
+
+    Mask: ``<rel without suffix>.png``. Probabilities (``probs`` = ``png8`` | ``png16`` | ``npy``):
+    ``<stem>_prob.png`` for one channel, ``<stem>_prob_c<k>.png`` per class otherwise (PNG has no
+    K-channel form), or one ``<stem>_prob.npy`` (K, H, W). Overlay: ``<stem>_overlay.jpg``.
+    Two inputs that would share a stem (``a.jpg`` and ``a.png``) keep their full names instead
+    (``a.jpg.png``, ``a.png.png``) so neither output overwrites the other.
+    """
+    stems = [im.rel.with_suffix("").as_posix() for im in images]
+    seen: dict[str, int] = {}
+    for s in stems:
+        seen[s.lower()] = seen.get(s.lower(), 0) + 1
+    clashes = {s for s, n in seen.items() if n > 1}
+    if clashes:
+        warnings.warn(
+            f"{len(clashes)} input names differ only by extension (e.g. {sorted(clashes)[0]!r}); "
+            "their outputs keep the full input name",
+            stacklevel=2,
+        )
+    result = []
+    for im, stem in zip(images, stems, strict=True):
+        base = output / (im.rel.as_posix() if stem.lower() in clashes else stem)
+        if probs is None:
+            prob_paths: tuple[Path, ...] = ()
+        elif probs == "npy":
+            prob_paths = (base.with_name(base.name + "_prob.npy"),)
+        elif num_prob_channels == 1:
+            prob_paths = (base.with_name(base.name + "_prob.png"),)
+        else:
+            prob_paths = tuple(base.with_name(f"{base.name}_prob_c{k}.png") for k in range(num_prob_channels))
+        result.append(
+            OutputPaths(
+                mask=base.with_name(base.name + ".png"),
+                probs=prob_paths,
+                overlay=base.with_name(base.name + "_overlay.jpg") if overlay else None,
+            )
+        )
+    _check_unique(images, result)
+    return result
+
+
+def _check_unique(images: list[InputImage], outputs: list[OutputPaths]) -> None:
+    owner: dict[str, Path] = {}
+    for im, out in zip(images, outputs, strict=True):
+        for path in out.all:
+            key = path.as_posix().lower()
+            if key in owner:
+                raise ValueError(f"inputs {owner[key]} and {im.path} would both write {path}; rename one of them")
+            owner[key] = im.path

@@ -1,0 +1,75 @@
+"""Collecting inputs (folder, glob, list file) and mirroring the input tree in the output paths."""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from segattn.predict.inputs import collect_inputs, output_paths
+
+
+def _touch(root: Path, *names: str) -> None:
+    for name in names:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(b"x")
+
+
+def _rels(images: list) -> list[str]:
+    return [im.rel.as_posix() for im in images]
+
+
+def test_folder_is_searched_recursively_skipping_hidden_non_images_and_the_output(tmp_path: Path) -> None:
+    _touch(tmp_path, "a.png", "sub/b.JPG", "sub/deep/c.tiff", "d.bmp", "notes.txt", ".hidden/e.png", ".f.png.1.tmp")
+    _touch(tmp_path, "out/a.png")  # an earlier run's output inside the input folder
+    images = collect_inputs(str(tmp_path), exclude=tmp_path / "out")
+    assert _rels(images) == ["a.png", "d.bmp", "sub/b.JPG", "sub/deep/c.tiff"]
+
+
+def test_glob_keeps_paths_relative_to_its_fixed_prefix(tmp_path: Path) -> None:
+    _touch(tmp_path, "scans/x/1.jpg", "scans/x/y/2.jpg", "scans/3.png")
+    images = collect_inputs(str(tmp_path / "scans" / "**" / "*.jpg"))
+    assert _rels(images) == ["x/1.jpg", "x/y/2.jpg"]
+
+
+def test_list_file_resolves_relative_paths_and_keeps_missing_ones(tmp_path: Path) -> None:
+    _touch(tmp_path, "data/a/1.png", "data/b/2.png")
+    (tmp_path / "list.txt").write_text("# plans\ndata/a/1.png\n\n  data/b/2.png \ndata/b/missing.png\n")
+    images = collect_inputs(str(tmp_path / "list.txt"))
+    assert _rels(images) == ["a/1.png", "b/2.png", "b/missing.png"]  # root = deepest shared folder
+    assert images[2].path == (tmp_path / "data/b/missing.png").resolve()  # reported as failed later
+
+
+def test_nothing_found_names_the_input(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="nope"):
+        collect_inputs(str(tmp_path / "nope"))
+    _touch(tmp_path, "empty/readme.md")
+    with pytest.raises(FileNotFoundError, match="no images found"):
+        collect_inputs(str(tmp_path / "empty"))
+
+
+def test_outputs_mirror_the_tree(tmp_path: Path) -> None:
+    _touch(tmp_path, "in/a.png", "in/sub/b.jpg")
+    images = collect_inputs(str(tmp_path / "in"))
+    out = output_paths(images, tmp_path / "out", probs="png8", num_prob_channels=3, overlay=True)
+    assert out[1].mask == tmp_path / "out/sub/b.png"
+    assert out[1].probs == tuple(tmp_path / f"out/sub/b_prob_c{k}.png" for k in range(3))
+    assert out[1].overlay == tmp_path / "out/sub/b_overlay.jpg"
+    npy = output_paths(images, tmp_path / "out", probs="npy", num_prob_channels=3)
+    assert npy[0].probs == (tmp_path / "out/a_prob.npy",) and npy[0].overlay is None
+
+
+def test_inputs_differing_only_by_extension_keep_distinct_outputs(tmp_path: Path) -> None:
+    _touch(tmp_path, "in/a.jpg", "in/a.png", "in/b.png")
+    images = collect_inputs(str(tmp_path / "in"))
+    assert images[0].rel == PurePosixPath("a.jpg")
+    with pytest.warns(UserWarning, match="differ only by extension"):
+        out = output_paths(images, tmp_path / "out")
+    assert [o.mask.name for o in out] == ["a.jpg.png", "a.png.png", "b.png"]
+
+
+def test_an_input_named_like_another_inputs_output_is_an_error(tmp_path: Path) -> None:
+    _touch(tmp_path, "in/a.png", "in/a_prob.png")
+    images = collect_inputs(str(tmp_path / "in"))
+    with pytest.raises(ValueError, match="would both write"):
+        output_paths(images, tmp_path / "out", probs="png8")

@@ -1,0 +1,73 @@
+"""Atomic, no-clobber file writes and the append-only manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from segattn.predict.writer import MANIFEST_FIELDS, Manifest, NpyStripWriter, atomic_open, write_bytes
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob("*.tmp"))
+
+
+def test_write_is_atomic_and_leaves_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "m.png"
+    write_bytes(target, b"abc", overwrite=False)
+    assert target.read_bytes() == b"abc" and _leftovers(tmp_path) == []
+
+
+def test_existing_file_is_never_replaced_without_overwrite(tmp_path: Path) -> None:
+    target = tmp_path / "m.png"
+    target.write_bytes(b"user's file")
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        write_bytes(target, b"new", overwrite=False)
+    assert target.read_bytes() == b"user's file" and _leftovers(tmp_path) == []
+    write_bytes(target, b"new", overwrite=True)
+    assert target.read_bytes() == b"new"
+
+
+def test_interrupted_write_leaves_neither_file_nor_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "m.png"
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_open(target, overwrite=False) as f:
+            f.write(b"half")
+            raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_npy_streamed_in_strips_loads_back(tmp_path: Path) -> None:
+    data = np.random.default_rng(0).random((7, 5, 3), dtype=np.float32)
+    with NpyStripWriter(tmp_path / "p.npy", data.shape, overwrite=False) as w:
+        w.write_rows(data[:3])
+        w.write_rows(data[3:])
+    np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), data)
+
+
+def test_incomplete_npy_is_not_committed(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="wrote 2 of 7 rows"):
+        with NpyStripWriter(tmp_path / "p.npy", (7, 5), overwrite=False) as w:
+            w.write_rows(np.zeros((2, 5), np.float32))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_manifest_appends_across_runs(tmp_path: Path) -> None:
+    for run in ("r1", "r2"):
+        m = Manifest.choose(tmp_path, run)
+        m.create()
+        m.append({"run": run, "input": "a, b.png", "status": "ok", "error": "line one\nline two"})
+    rows = Manifest(tmp_path / "manifest.csv").rows()
+    assert [r["run"] for r in rows] == ["r1", "r2"]
+    assert rows[0]["input"] == "a, b.png" and rows[0]["error"] == "line one line two"
+    assert list(rows[0]) == list(MANIFEST_FIELDS)
+
+
+def test_foreign_manifest_is_kept_and_a_new_one_started(tmp_path: Path) -> None:
+    (tmp_path / "manifest.csv").write_text("name,score\nx,1\n")
+    m = Manifest.choose(tmp_path, "r3")
+    m.create()
+    assert m.path.name == "manifest-r3.csv"
+    assert (tmp_path / "manifest.csv").read_text() == "name,score\nx,1\n"
