@@ -1,0 +1,180 @@
+"""Reading images and masks from disk, whatever their format.
+
+``read_image`` returns (H, W, C) float32 in [0, 1] for PNG, JPEG, TIFF and BMP files, gray, RGB or RGBA,
+8- or 16-bit, converted to the requested channel count (RGB order, not OpenCV's BGR). ``read_mask`` returns
+(H, W) uint8 class indices, with 255 (``IGNORE_INDEX``) for ignored pixels, from one of three encodings:
+
+- ``"index"``: the pixel value is the class (0 background, 1, 2, ...); 255 means "ignore".
+- ``"binary"``: 0 is background and 255 (65535 in 16-bit files) is class 1; nothing else is allowed.
+- ``"palette"``: an RGB mask whose colours are listed in ``palette`` (one ``[r, g, b]`` per class).
+- ``"auto"`` (single file): ``"binary"`` when ``num_classes == 2`` and the values are exactly {0, 255}
+  (or {0, 65535}), else ``"index"``. The folder dataset resolves "auto" once for the whole dataset and logs it.
+
+Every problem a user's file can have raises ``BadFileError`` (a ``ValueError``) naming the file and the problem.
+Files are read through ``np.fromfile`` + ``cv2.imdecode`` so that non-ASCII paths work on every platform.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+
+IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+IGNORE_INDEX = 255
+
+MaskEncoding = Literal["auto", "index", "binary", "palette"]
+Palette = Sequence[Sequence[int]]
+
+
+class BadFileError(ValueError):
+    """A user's file cannot be used; ``str(err)`` is ``"<path>: <problem>"``."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = str(path)
+        self.problem = problem
+
+
+def read_raw(path: str | Path) -> np.ndarray:
+    """Decode a file exactly as stored (cv2.IMREAD_UNCHANGED: BGR(A) channel order, native dtype)."""
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError as err:
+        raise BadFileError(path, f"cannot open ({err.strerror or err})") from err
+    raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if raw is None:
+        raise BadFileError(path, "unreadable: empty, truncated or not a PNG/JPEG/TIFF/BMP image")
+    return raw
+
+
+def _to_unit_float(raw: np.ndarray, path: str | Path) -> np.ndarray:
+    if raw.dtype == np.uint8:
+        return raw.astype(np.float32) / 255.0
+    if raw.dtype == np.uint16:
+        return raw.astype(np.float32) / 65535.0
+    if raw.dtype in (np.float32, np.float64):
+        return np.clip(raw.astype(np.float32), 0.0, 1.0)
+    raise BadFileError(path, f"unsupported pixel type {raw.dtype} (expected 8-bit, 16-bit or float in [0, 1])")
+
+
+def read_image(path: str | Path, in_channels: int = 3) -> np.ndarray:
+    """Read an image as (H, W, in_channels) float32 in [0, 1], channels in RGB(A) order.
+
+    8-bit values are divided by 255, 16-bit by 65535. Gray is repeated to RGB; RGB becomes gray with
+    ``cv2.COLOR_RGB2GRAY``. Transparency is composited over a white page when the result has no alpha channel
+    (plans exported with a transparent background store black in their transparent pixels); with
+    ``in_channels=4`` the alpha channel is kept and images without one get an opaque alpha.
+    """
+    if in_channels not in (1, 3, 4):
+        raise ValueError(f"in_channels must be 1, 3 or 4, got {in_channels}")
+    img = _to_unit_float(read_raw(path), path)
+    if img.ndim == 2:
+        img = img[:, :, None]
+    channels = img.shape[2]
+    if channels in (1, 2):  # gray or gray + alpha
+        color, alpha = np.repeat(img[:, :, :1], 3, axis=2), (img[:, :, 1:2] if channels == 2 else None)
+    elif channels in (3, 4):
+        color = img[:, :, 2::-1]  # BGR -> RGB
+        alpha = img[:, :, 3:4] if channels == 4 else None
+    else:
+        raise BadFileError(path, f"unsupported channel count {channels} (expected gray, RGB or RGBA)")
+
+    if in_channels == 4:
+        alpha = np.ones_like(color[:, :, :1]) if alpha is None else alpha
+        return np.ascontiguousarray(np.concatenate([color, alpha], axis=2))  # (H, W, 4)
+    if alpha is not None:
+        color = color * alpha + (1.0 - alpha)  # over white paper
+    if in_channels == 1:
+        return cv2.cvtColor(np.ascontiguousarray(color), cv2.COLOR_RGB2GRAY)[:, :, None]  # (H, W, 1)
+    return np.ascontiguousarray(color, dtype=np.float32)  # (H, W, 3)
+
+
+def _values_text(values: np.ndarray, limit: int = 8) -> str:
+    shown = ", ".join(str(int(v)) for v in values[:limit])
+    return "{" + shown + (f", ... ({len(values)} values)" if len(values) > limit else "") + "}"
+
+
+def _single_channel(raw: np.ndarray, path: str | Path) -> np.ndarray:
+    if raw.ndim == 2:
+        return raw
+    channels = raw.shape[2]
+    color = raw[:, :, :1] if channels <= 2 else raw[:, :, :3]  # drop alpha
+    gray = color.shape[2] == 1 or (
+        np.array_equal(color[:, :, 0], color[:, :, 1]) and np.array_equal(color[:, :, 0], color[:, :, 2])
+    )
+    if not gray:
+        raise BadFileError(path, "mask has different R, G, B values; for a colour mask set mask_encoding: palette")
+    return color[:, :, 0]
+
+
+def resolve_auto_encoding(values: np.ndarray, num_classes: int, max_value: int = 255) -> str:
+    """'binary' when there are two classes and the mask values are exactly {0, max_value}, else 'index'."""
+    return "binary" if num_classes == 2 and set(values.tolist()) == {0, max_value} else "index"
+
+
+def decode_mask(
+    raw: np.ndarray, encoding: MaskEncoding, palette: Palette | None, num_classes: int, path: str | Path = "<mask>"
+) -> np.ndarray:
+    """Turn a decoded mask file (as from ``read_raw``) into (H, W) uint8 classes; see the module docstring."""
+    if encoding == "palette":
+        return _decode_palette(raw, palette, path)
+    if encoding not in ("auto", "index", "binary"):
+        raise ValueError(f"unknown mask encoding {encoding!r}; choose from auto, index, binary, palette")
+    if raw.dtype not in (np.uint8, np.uint16):
+        raise BadFileError(path, f"mask pixel type {raw.dtype} is not 8- or 16-bit integer")
+    mask = _single_channel(raw, path)
+    max_value = 255 if mask.dtype == np.uint8 else 65535
+    values = np.flatnonzero(np.bincount(mask.ravel(), minlength=1))
+    if encoding == "auto":
+        encoding = resolve_auto_encoding(values, num_classes, max_value)
+    if encoding == "binary":
+        bad = values[(values != 0) & (values != max_value)]
+        if bad.size:
+            hint = "; these look like class indices: use mask_encoding: index" if values.max() < num_classes else ""
+            problem = f"binary mask has values {_values_text(bad)}, expected only 0 and {max_value}{hint}"
+            raise BadFileError(path, problem)
+        return (mask == max_value).astype(np.uint8)
+    bad = values[(values >= num_classes) & (values != IGNORE_INDEX)]
+    if bad.size:
+        hint = "; 0/255 masks need mask_encoding: binary (or auto)" if set(values.tolist()) <= {0, 255} else ""
+        raise BadFileError(
+            path, f"mask values {_values_text(bad)} outside classes 0..{num_classes - 1} (255 = ignore){hint}"
+        )
+    return mask.astype(np.uint8)
+
+
+def _decode_palette(raw: np.ndarray, palette: Palette | None, path: str | Path) -> np.ndarray:
+    if not palette:
+        raise ValueError("mask_encoding 'palette' needs a palette: a list of [r, g, b], one per class")
+    if raw.dtype != np.uint8:
+        raise BadFileError(path, f"palette masks must be 8-bit, got {raw.dtype}")
+    rgb = np.repeat(raw[:, :, None], 3, axis=2) if raw.ndim == 2 else raw[:, :, 2::-1] if raw.shape[2] >= 3 else None
+    if rgb is None:
+        raise BadFileError(path, f"palette mask has {raw.shape[2]} channels, expected RGB")
+    rgb = rgb.astype(np.int32)
+    keys = (rgb[:, :, 0] << 16) | (rgb[:, :, 1] << 8) | rgb[:, :, 2]  # (H, W) one int per colour
+    colours, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    lookup = {(int(r) << 16) | (int(g) << 8) | int(b): cls for cls, (r, g, b) in enumerate(palette)}
+    classes = np.array([lookup.get(int(c), -1) for c in colours])
+    if (classes < 0).any():
+        unknown = sorted(zip(counts[classes < 0].tolist(), colours[classes < 0].tolist(), strict=True), reverse=True)
+        shown = ", ".join(f"({c >> 16}, {(c >> 8) & 255}, {c & 255}) x{n}" for n, c in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        raise BadFileError(path, f"colours not in the palette: {shown}{more}")
+    return classes.astype(np.uint8)[inverse.reshape(keys.shape)]
+
+
+def read_mask(
+    path: str | Path, encoding: MaskEncoding = "index", palette: Palette | None = None, num_classes: int = 2
+) -> np.ndarray:
+    """Read a mask file as (H, W) uint8 class indices (255 = ignore); see the module docstring for encodings."""
+    return decode_mask(read_raw(path), encoding, palette, num_classes, path)
+
+
+def image_size(raw: np.ndarray) -> tuple[int, int]:
+    """(H, W) of a decoded array."""
+    return int(raw.shape[0]), int(raw.shape[1])
