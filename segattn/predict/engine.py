@@ -1,0 +1,240 @@
+"""Lightning prediction: tiles in, blended masks out, one process per device.
+
+``predict_folder`` wires the pieces: a :class:`~segattn.predict.stream.TileStream` feeds batches of
+tiles; :class:`TilePredictor` (a LightningModule) runs the network with test-time augmentation and
+returns probabilities; :class:`MaskWriter` (a ``BasePredictionWriter``) blends each tile into its
+image's :class:`~segattn.predict.tiling.StripBlender`, hands finished strips to an
+:class:`~segattn.predict.assemble.ImageAssembler`, writes the files once an image's last tile is in,
+and appends one manifest row per image. With ``devices > 1`` Lightning starts one process per device
+(strategy ``ddp``; gloo on CPU) and every process predicts and writes its own share of the images.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import BasePredictionWriter
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from .assemble import ImageAssembler, OutputSpec
+from .inputs import InputImage, OutputPaths
+from .stream import ImageEvent, ImageLoader, TileStream
+from .tiling import StripBlender, gaussian_weight, stride_for
+from .tta import predict_with_tta, transforms_for
+from .writer import Manifest
+
+
+class TilePredictor(pl.LightningModule):
+    """Wraps a network that returns logits; ``predict_step`` returns TTA-averaged probabilities."""
+
+    def __init__(self, net: nn.Module, *, channels: int, tta: str = "none") -> None:
+        super().__init__()
+        transforms_for(tta)  # validate early
+        self.net, self.channels, self.tta = net, channels, tta
+
+    def forward(self, x: Tensor) -> Tensor:  # (B, C, T, T) -> (B, channels, T, T) probabilities
+        logits = self.net(x)
+        return logits.sigmoid() if self.channels == 1 else logits.softmax(dim=1)
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        x = batch["image"]  # (n, C, T, T)
+        if x.shape[0] == 0:  # a batch carrying only skipped / failed events
+            return x.new_zeros((0, self.channels, *x.shape[-2:]))
+        return predict_with_tta(self, x, self.tta)
+
+
+@dataclass
+class _Job:
+    event: ImageEvent
+    blender: StripBlender
+    assembler: ImageAssembler
+    started: float
+
+
+class MaskWriter(BasePredictionWriter):
+    """Blends tile probabilities per image and writes each image's outputs once its last tile is in."""
+
+    def __init__(
+        self,
+        stream: TileStream,
+        spec: OutputSpec,
+        *,
+        sigma: float,
+        manifest_dir: Path,
+        run: str,
+        progress: bool = True,
+    ) -> None:
+        super().__init__(write_interval="batch")
+        self.stream, self.spec, self.sigma = stream, spec, sigma
+        self.manifest_dir, self.run, self.progress = manifest_dir, run, progress
+        self.counts = {"ok": 0, "skipped": 0, "failed": 0}
+        self.manifest: Manifest | None = None
+        self._jobs: dict[int, _Job] = {}
+        self._bar: tqdm | None = None
+
+    @property
+    def images(self) -> list[InputImage]:
+        return self.stream.images
+
+    @property
+    def outputs(self) -> list[OutputPaths]:
+        return self.stream.outputs
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self.stream.shard(trainer.global_rank, trainer.world_size)
+        path = None
+        if trainer.is_global_zero:
+            manifest = Manifest.choose(self.manifest_dir, self.run)
+            manifest.create()
+            path = manifest.path
+        self.manifest = Manifest(trainer.strategy.broadcast(path, src=0))
+        self.weight = gaussian_weight(self.stream.tile, self.sigma)
+        self._t0 = time.perf_counter()
+        if self.progress and trainer.is_global_zero:
+            desc = "predict" if trainer.world_size == 1 else f"predict (rank 0 of {trainer.world_size})"
+            self._bar = tqdm(total=len(self.stream.owned()), unit="img", desc=desc, dynamic_ncols=True)
+
+    def write_on_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        prediction: Tensor,
+        batch_indices: Any,
+        batch: dict[str, Any],
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        for event in batch["events"]:
+            self._on_event(ImageEvent(*event))
+        for probs, (index, y, x) in zip(prediction, batch["tile_pos"].tolist(), strict=True):
+            job = self._jobs.get(index)
+            if job is None:  # writing this image already failed
+                continue
+            try:
+                for y0, strip in job.blender.add(probs, y, x):
+                    job.assembler.add_strip(y0, strip)
+                if job.blender.done:
+                    job.assembler.finish()
+                    self._record(index, "ok", job.event.seconds + time.perf_counter() - job.started)
+                    del self._jobs[index]
+            except Exception as err:  # noqa: BLE001 - e.g. disk full: this image fails, the others go on
+                job.assembler.abort()
+                self._record(index, "failed", error=str(err) or type(err).__name__)
+                del self._jobs[index]
+
+    def _on_event(self, event: ImageEvent) -> None:
+        if event.status != "start":
+            self._record(event.index, event.status, event.seconds, event.error)
+            return
+        stride = self.stream.stride
+        blender = StripBlender(event.height, event.width, tile=self.stream.tile, stride=stride, weight=self.weight)
+        assembler = ImageAssembler(
+            self.images[event.index].path, event.height, event.width, self.outputs[event.index], event.todo, self.spec
+        )
+        self._jobs[event.index] = _Job(event, blender, assembler, time.perf_counter())
+
+    def _record(self, index: int, status: str, seconds: float = 0.0, error: str = "") -> None:
+        assert self.manifest is not None
+        job = self._jobs.get(index)
+        size = f"{job.event.width}x{job.event.height}" if job is not None else ""
+        self.manifest.append(
+            {
+                "run": self.run,
+                "input": self.images[index].path,
+                "output": self.outputs[index].mask,
+                "size": size,
+                "seconds": f"{seconds:.3f}",
+                "status": status,
+                "error": error,
+            }
+        )
+        self.counts[status] += 1
+        if self._bar is not None:
+            self._bar.update(1)  # the bar shows images/s itself (unit="img")
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        """Interrupted or crashed: drop unfinished images (their streamed temporary files too)."""
+        for job in self._jobs.values():
+            job.assembler.abort()
+        self._jobs.clear()
+        if self._bar is not None:
+            self._bar.close()
+
+    def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        for index in list(self._jobs):  # the stream ended before an image's last tile: never expected
+            self._jobs[index].assembler.abort()
+            self._record(index, "failed", error="internal error: not all tiles were predicted")
+            del self._jobs[index]
+        if self._bar is not None:
+            self._bar.close()
+        local = torch.tensor([self.counts[k] for k in ("ok", "skipped", "failed")], device=pl_module.device)
+        total = trainer.strategy.reduce(local, reduce_op="sum")  # (3,) summed over processes
+        self.counts = dict(zip(("ok", "skipped", "failed"), (int(v) for v in total.tolist()), strict=True))
+        self.seconds = time.perf_counter() - self._t0
+
+
+@dataclass
+class PredictResult:
+    ok: int
+    skipped: int
+    failed: int
+    seconds: float
+    manifest: Path
+
+
+def predict_folder(
+    net: nn.Module,
+    images: list[InputImage],
+    outputs: list[OutputPaths],
+    spec: OutputSpec,
+    *,
+    load: ImageLoader,
+    in_channels: int,
+    output_dir: Path,
+    tile: int,
+    overlap: float = 0.25,
+    sigma: float = 0.125,
+    batch_size: int = 4,
+    tta: str = "none",
+    devices: int = 1,
+    accelerator: str = "auto",
+    precision: str = "32-true",
+    num_workers: int = 0,
+    progress: bool = True,
+    run: str | None = None,
+) -> PredictResult:
+    """Predict ``images`` with ``net`` (logits out) and write ``outputs``; see the module docstring."""
+    run = run or time.strftime("%Y%m%d-%H%M%S")
+    stream = TileStream(
+        images, outputs, load=load, in_channels=in_channels, tile=tile, stride=stride_for(tile, overlap),
+        batch_size=batch_size, overwrite=spec.overwrite,
+    )  # fmt: skip
+    writer = MaskWriter(stream, spec, sigma=sigma, manifest_dir=output_dir, run=run, progress=progress)
+    trainer = pl.Trainer(
+        accelerator=accelerator,
+        devices=devices,
+        strategy="ddp" if devices > 1 else "auto",
+        precision=precision,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        use_distributed_sampler=False,  # the stream shards images itself
+        callbacks=[writer],
+    )
+    loader = DataLoader(stream, batch_size=None, num_workers=num_workers, persistent_workers=False)
+    model = TilePredictor(net, channels=spec.channels, tta=tta)
+    with warnings.catch_warnings():
+        # the writer does not use sampler batch indices, which an IterableDataset cannot have
+        warnings.filterwarnings("ignore", message=".*infer the batch indices.*")
+        trainer.predict(model, dataloaders=loader, return_predictions=False)
+    assert writer.manifest is not None
+    return PredictResult(**writer.counts, seconds=writer.seconds, manifest=writer.manifest.path)

@@ -1,0 +1,119 @@
+"""The tile stream: reads images, cuts tiles and batches them across images for the model.
+
+A ``torch.utils.data.IterableDataset`` (used with ``DataLoader(batch_size=None)``) whose items are
+already batches: ``batch_size`` tiles taken in order from one image after another, so the last
+tiles of one image and the first of the next share a forward pass. Each batch is a dict:
+
+- ``image``: (n, C, tile, tile) float32, preprocessed exactly as in training (n may be 0);
+- ``tile_pos``: (n, 3) int64 rows ``[image index, y, x]``, each image's tiles in raster order;
+- ``events``: list of :class:`ImageEvent` — an image starting (its first tile is in this batch or
+  comes later), skipped (all outputs already exist) or failed (unreadable) — in input order.
+
+Images are sharded by index: process ``rank`` of ``world`` owns the images with
+``index % world == rank`` (DataLoader worker ``w`` of ``n`` then takes every ``n``-th of those), so
+each image is read, predicted and written by exactly one process. Only one image per worker is
+held at a time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+from torch.utils.data import IterableDataset, get_worker_info
+
+from .inputs import InputImage, OutputPaths
+from .tiling import extract_tile, tile_starts
+
+ImageLoader = Callable[[Path], Tensor]  # path -> (C, H, W) float32 preprocessed image
+
+
+class ImageEvent(NamedTuple):  # a NamedTuple: Lightning's batch transfer rebuilds it, frozen dataclasses fail
+    index: int  # position in the input list
+    status: str  # "start" | "skipped" | "failed"
+    height: int = 0
+    width: int = 0
+    todo: frozenset[Path] = frozenset()  # outputs to write (start only)
+    seconds: float = 0.0  # time spent reading and preprocessing
+    error: str = ""
+
+
+def outputs_to_write(paths: OutputPaths, overwrite: bool) -> frozenset[Path]:
+    """All outputs with ``overwrite``, else those not on disk yet (temporary files never count)."""
+    return frozenset(p for p in paths.all if overwrite or not p.exists())
+
+
+class TileStream(IterableDataset):
+    def __init__(
+        self,
+        images: list[InputImage],
+        outputs: list[OutputPaths],
+        *,
+        load: ImageLoader,
+        in_channels: int,
+        tile: int,
+        stride: int,
+        batch_size: int,
+        overwrite: bool = False,
+    ) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.images, self.outputs, self.load = images, outputs, load
+        self.in_channels, self.tile, self.stride = in_channels, tile, stride
+        self.batch_size, self.overwrite = batch_size, overwrite
+        self.rank, self.world = 0, 1
+
+    def shard(self, rank: int, world: int) -> None:
+        """Iterate only the images of process ``rank`` of ``world`` (call before iterating)."""
+        self.rank, self.world = rank, world
+
+    def owned(self) -> list[int]:
+        """Indices of the images this process handles."""
+        return list(range(self.rank, len(self.images), self.world))
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        tiles: list[Tensor] = []
+        pos: list[tuple[int, int, int]] = []
+        events: list[ImageEvent] = []
+        for index in self.owned()[worker::workers]:
+            todo = outputs_to_write(self.outputs[index], self.overwrite)
+            if not todo:
+                events.append(ImageEvent(index, "skipped"))
+                continue
+            t0 = time.perf_counter()
+            try:
+                image = self.load(self.images[index].path)  # (C, H, W)
+            except Exception as err:  # noqa: BLE001 - any unreadable input is reported, and the run goes on
+                events.append(ImageEvent(index, "failed", error=_describe(err, self.images[index].path)))
+                continue
+            h, w = image.shape[-2:]
+            events.append(ImageEvent(index, "start", h, w, todo, time.perf_counter() - t0))
+            for y in tile_starts(h, self.tile, self.stride):
+                for x in tile_starts(w, self.tile, self.stride):
+                    tiles.append(extract_tile(image, y, x, self.tile))
+                    pos.append((index, y, x))
+                    if len(tiles) == self.batch_size:
+                        yield self._batch(tiles, pos, events)
+                        tiles, pos, events = [], [], []
+            del image  # free it before the next image is read
+        if tiles or events:
+            yield self._batch(tiles, pos, events)
+
+    def _batch(self, tiles: list[Tensor], pos: list[tuple[int, int, int]], events: list[ImageEvent]) -> dict[str, Any]:
+        if tiles:
+            image = torch.stack(tiles)  # (n, C, T, T)
+        else:
+            image = torch.zeros((0, self.in_channels, self.tile, self.tile))
+        return {"image": image, "tile_pos": torch.tensor(pos, dtype=torch.int64).reshape(-1, 3), "events": events}
+
+
+def _describe(err: BaseException, path: Path) -> str:
+    text = str(err) or type(err).__name__
+    return text if str(path) in text else f"{path}: {text}"

@@ -1,0 +1,136 @@
+"""End-to-end prediction with plain modules: sizes, seams, outputs, failures, resume, no-overwrite."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from segattn.predict.assemble import OutputSpec
+from segattn.predict.engine import PredictResult, predict_folder
+from segattn.predict.inputs import collect_inputs, output_paths
+
+from .helpers import ConstantLogits, FailAfter, FirstChannelLogit, load_unit, write_image
+
+SIZES = {"wide.png": (1, 300), "tall.png": (300, 1), "odd.png": (37, 45), "big.png": (130, 70), "sub/x.bmp": (20, 20)}
+
+
+def _predict(net: nn.Module, src: Path, out: Path, *, num_classes: int = 2, **kw: object) -> PredictResult:
+    probs, overlay, overwrite = kw.pop("probs", None), kw.pop("overlay", False), kw.pop("overwrite", False)
+    images = collect_inputs(str(src), exclude=out)
+    spec = OutputSpec(num_classes=num_classes, probs=probs, overlay=overlay, overwrite=overwrite)
+    outputs = output_paths(images, out, probs=probs, num_prob_channels=spec.channels, overlay=overlay)
+    kw = {"tile": 32, "overlap": 0.5, "batch_size": 3, "progress": False, **kw}
+    return predict_folder(net, images, outputs, spec, load=load_unit, in_channels=3, output_dir=out, **kw)
+
+
+def _make_inputs(src: Path) -> dict[str, np.ndarray]:
+    return {name: write_image(src / name, h, w, seed=i) for i, (name, (h, w)) in enumerate(SIZES.items())}
+
+
+def _mask(path: Path) -> np.ndarray:
+    return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+
+
+def test_outputs_have_the_input_size_mirror_the_tree_and_reproduce_an_identity_model(tmp_path: Path) -> None:
+    images = _make_inputs(tmp_path / "in")
+    result = _predict(FirstChannelLogit(), tmp_path / "in", tmp_path / "out", probs="npy", tta="d4")
+    assert (result.ok, result.skipped, result.failed) == (len(SIZES), 0, 0)
+    for name, image in images.items():
+        stem = (tmp_path / "out" / name).with_suffix("")
+        mask = _mask(stem.with_suffix(".png"))
+        assert mask.shape == image.shape[:2] and mask.dtype == np.uint8
+        probs = np.load(f"{stem}_prob.npy")  # tiled + blended + TTA'd identity == the red channel
+        np.testing.assert_allclose(probs, image[:, :, 0], rtol=0, atol=1e-5)
+        np.testing.assert_array_equal(mask, np.where(image[:, :, 0] > 0.5, 255, 0))
+    assert sorted(p.name for p in tmp_path.rglob("*.tmp")) == []
+
+
+def test_constant_multiclass_model_gives_constant_index_masks_and_probs(tmp_path: Path) -> None:
+    _make_inputs(tmp_path / "in")
+    logits = [0.1, 2.0, -1.0]
+    _predict(ConstantLogits(logits), tmp_path / "in", tmp_path / "out", num_classes=3, probs="png16", overlay=True)
+    want = torch.tensor(logits).softmax(0).numpy()
+    for name, (h, w) in SIZES.items():
+        stem = (tmp_path / "out" / name).with_suffix("")
+        np.testing.assert_array_equal(_mask(stem.with_suffix(".png")), np.ones((h, w), np.uint8))
+        for k in range(3):
+            plane = _mask(Path(f"{stem}_prob_c{k}.png"))
+            assert plane.dtype == np.uint16 and plane.shape == (h, w)
+            np.testing.assert_array_equal(plane, np.full((h, w), round(want[k] * 65535), np.uint16))
+        assert cv2.imread(f"{stem}_overlay.jpg").shape == (h, w, 3)
+
+
+def test_corrupt_input_is_recorded_and_the_run_goes_on(tmp_path: Path) -> None:
+    _make_inputs(tmp_path / "in")
+    (tmp_path / "in" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    result = _predict(FirstChannelLogit(), tmp_path / "in", tmp_path / "out")
+    assert (result.ok, result.failed) == (len(SIZES), 1)
+    rows = {Path(r["input"]).name: r for r in _rows(result.manifest)}
+    assert rows["broken.png"]["status"] == "failed" and "broken.png" in rows["broken.png"]["error"]
+    assert rows["odd.png"]["status"] == "ok" and rows["odd.png"]["size"] == "45x37"
+    assert not (tmp_path / "out" / "broken.png").exists()
+
+
+def test_interrupted_run_leaves_only_complete_files_and_a_rerun_resumes(tmp_path: Path) -> None:
+    images = _make_inputs(tmp_path / "in")
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="simulated interruption"):
+        _predict(FailAfter(FirstChannelLogit(), calls=17), tmp_path / "in", out, probs="npy", batch_size=2)
+    done = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
+    assert 0 < len(done) < len(SIZES)  # the crash happened mid-run
+    assert list(out.rglob("*.tmp")) == []  # unfinished images left nothing behind
+    for rel in done:  # what is there is complete
+        assert _mask(out / rel).shape == images[_input_name(rel)].shape[:2]
+    # a temporary file from a killed run (no cleanup possible) is not taken as a finished output
+    leftover = out / f".{Path(_missing(done)).name}.999.deadbeef.tmp"
+    leftover.write_bytes(b"partial")
+
+    result = _predict(FirstChannelLogit(), tmp_path / "in", out, probs="npy")
+    assert (result.ok, result.skipped, result.failed) == (len(SIZES) - len(done), len(done), 0)
+    assert all((out / name).with_suffix(".png").exists() for name in SIZES)
+    statuses = [r["status"] for r in _rows(result.manifest)]
+    assert statuses.count("skipped") == len(done) and len({r["run"] for r in _rows(result.manifest)}) == 1
+
+
+def test_existing_outputs_are_untouched_without_overwrite(tmp_path: Path) -> None:
+    _make_inputs(tmp_path / "in")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "odd.png").write_bytes(b"the user's own file")
+    result = _predict(FirstChannelLogit(), tmp_path / "in", out)
+    assert (out / "odd.png").read_bytes() == b"the user's own file"
+    assert (result.ok, result.skipped) == (len(SIZES) - 1, 1)
+    result = _predict(FirstChannelLogit(), tmp_path / "in", out, overwrite=True)
+    assert result.ok == len(SIZES) and _mask(out / "odd.png").shape == SIZES["odd.png"]
+    assert len(_rows(result.manifest)) == 2 * len(SIZES)  # the first run's rows are kept
+
+
+def test_missing_extra_output_is_added_without_rewriting_the_mask(tmp_path: Path) -> None:
+    _make_inputs(tmp_path / "in")
+    out = tmp_path / "out"
+    _predict(FirstChannelLogit(), tmp_path / "in", out)
+    stamp = (out / "odd.png").stat().st_mtime_ns
+    result = _predict(FirstChannelLogit(), tmp_path / "in", out, probs="png8")
+    assert result.ok == len(SIZES) and (out / "odd_prob.png").exists()
+    assert (out / "odd.png").stat().st_mtime_ns == stamp
+
+
+def _rows(manifest: Path) -> list[dict[str, str]]:
+    with open(manifest, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _input_name(rel: str) -> str:
+    stem = rel.removesuffix(".png")
+    return next(name for name in SIZES if Path(name).with_suffix("").as_posix() == stem)
+
+
+def _missing(done: list[str]) -> str:
+    masks = (Path(n).with_suffix(".png").as_posix() for n in SIZES)
+    return next(m for m in masks if m not in done)
