@@ -1,0 +1,275 @@
+"""``ReportCallback``: ``segattn test`` writes the same report as ``segattn evaluate``, plus ``run.json``.
+
+During ``test`` every image's prediction (at its original size, from ``test_step``) is scored against the batch's
+mask cropped to the same size (eval batches are padded at the bottom and right) with the very function
+``evaluate`` uses (``rows.score_pair``), and written to ``<report_dir>/predictions/<name>.png`` as a class-index
+PNG, so ``segattn evaluate --pred <report_dir>/predictions --gt <masks>`` reproduces every number.
+
+``run.json`` holds what can be measured about the run, and ``"n/a"`` with a reason for anything that cannot:
+
+- ``params``: parameters of the LightningModule;
+- ``flops``: ``torch.utils.flop_counter.FlopCounterMode`` over one forward pass of the first test image at its
+  padded size (a multiply-add counts 2);
+- ``train_step_ms``: mean wall time of a training batch (forward, backward, optimizer step) measured by this
+  callback during ``fit`` after the first ``warmup_steps`` batches; carried to ``test`` in the checkpoint;
+- ``inference_ms_per_image``: wall time of the model's forward passes over the test set (after the first batch)
+  divided by the number of images; post-processing and metric updates are not included.
+
+Under DDP each process scores its own images; rows are gathered, de-duplicated by dataset index and written by
+global rank 0.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import cv2
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from segattn.metrics import EMPTY_RULES, EmptyRule
+from segattn.reports.evaluate import image_key
+from segattn.reports.examples import ExampleKeeper, display_image, make_panels
+from segattn.reports.rows import ScoreTable, foreground_dice, score_pair
+from segattn.reports.writer import RUN_INFO, prepare_out_dir, write_report
+
+RUN_FORMAT = "segattn-run/1"
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":  # kernels run asynchronously; wall time needs them finished
+        torch.cuda.synchronize(device)
+
+
+def prediction_path(name: str) -> PurePosixPath:
+    """Relative path of a prediction file: the image name without extension, ``.png``; no escaping the folder."""
+    parts = [p for p in PurePosixPath(str(name).replace("\\", "/")).with_suffix(".png").parts if p not in ("", "/")]
+    if not parts or ".." in parts:
+        raise ValueError(f"image name {name!r} cannot be used as a file name inside the report folder")
+    return PurePosixPath(*parts)
+
+
+class ReportCallback(L.Callback):
+    """Writes the evaluation report of ``trainer.test`` and measures run costs; see the module docstring.
+
+    Args:
+        report_dir: report folder; default ``<trainer.log_dir or default_root_dir>/report``.
+        overwrite: replace a report already in ``report_dir`` (otherwise refused before testing starts).
+        tolerance: boundary F1 tolerance in pixels.
+        empty: empty-mask rule; default the LightningModule's ``empty`` attribute, else ``"exclude"``.
+        class_names: one per class; default the datamodule's ``class_names`` if it has them, else
+            ``["background", "foreground"]`` for binary tasks and ``"0".."K-1"`` otherwise (as ``evaluate``).
+        examples: best and worst images drawn in the report.
+        save_predictions: write the predicted masks under ``<report_dir>/predictions``.
+        warmup_steps: training batches left out of ``train_step_ms`` (first-call overheads).
+    """
+
+    def __init__(
+        self,
+        report_dir: str | None = None,
+        *,
+        overwrite: bool = False,
+        tolerance: float = 2.0,
+        empty: EmptyRule | None = None,
+        class_names: list[str] | None = None,
+        examples: int = 3,
+        save_predictions: bool = True,
+        warmup_steps: int = 3,
+    ) -> None:
+        super().__init__()
+        if empty is not None and empty not in EMPTY_RULES:
+            raise ValueError(f"unknown empty-mask rule {empty!r}; choose from {list(EMPTY_RULES)}")
+        self.report_dir, self.overwrite, self.tolerance = report_dir, overwrite, tolerance
+        self.empty, self.class_names, self.examples = empty, class_names, examples
+        self.save_predictions, self.warmup_steps = save_predictions, warmup_steps
+        self.train_ms: list[float] = []  # per training batch, after warm-up
+        self._train_seen = 0
+        self._t0 = 0.0
+
+    # ---- fit: training step time ------------------------------------------------------------------------------
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        _sync(pl_module.device)
+        self._t0 = time.perf_counter()
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        _sync(pl_module.device)
+        self._train_seen += 1
+        if self._train_seen > self.warmup_steps:
+            self.train_ms.append(1000 * (time.perf_counter() - self._t0))
+
+    def state_dict(self) -> dict[str, Any]:  # saved in checkpoints, restored by trainer.test(ckpt_path=...)
+        return {"train_ms": list(self.train_ms), "train_seen": self._train_seen}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.train_ms = list(state_dict.get("train_ms", []))
+        self._train_seen = int(state_dict.get("train_seen", 0))
+
+    # ---- test: scoring ------------------------------------------------------------------------------------------
+    def _out_dir(self, trainer: L.Trainer) -> Path:
+        if self.report_dir is not None:
+            return Path(self.report_dir)
+        return Path(trainer.log_dir or trainer.default_root_dir) / "report"
+
+    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.out = self._out_dir(trainer).resolve()
+        if trainer.is_global_zero:  # refuse an existing report before spending time on the test set
+            prepare_out_dir(self.out, reads={}, overwrite=self.overwrite)
+        trainer.strategy.barrier()
+        self.num_classes = int(getattr(pl_module, "num_classes", 0) or trainer.datamodule.num_classes)
+        self.rule: EmptyRule = self.empty or getattr(pl_module, "empty", "exclude")
+        self.records: dict[int, tuple[str, np.ndarray, np.ndarray]] = {}
+        self.keeper = ExampleKeeper(self.examples)
+        self.written: list[str] = []
+        self.forward_ms: list[float] = []
+        self.forward_images = 0
+        self.flops: dict[str, Any] = {"flops": "n/a", "flops_note": "no test batch was seen"}
+        self._hooks = [
+            pl_module.register_forward_pre_hook(self._fwd_start),
+            pl_module.register_forward_hook(self._fwd_end),
+        ]
+        self._timing, self._test_batches = False, 0
+
+    def _fwd_start(self, module: torch.nn.Module, args: tuple) -> None:
+        if self._timing:
+            _sync(module.device)
+            self._fwd_t0 = time.perf_counter()
+
+    def _fwd_end(self, module: torch.nn.Module, args: tuple, output: Any) -> None:
+        if self._timing and args:
+            _sync(module.device)
+            self.forward_ms.append(1000 * (time.perf_counter() - self._fwd_t0))
+            self.forward_images += int(args[0].shape[0])
+
+    def on_test_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        if dataloader_idx != 0:
+            raise ValueError("ReportCallback scores a single test dataloader; got a second one")
+        if self._test_batches == 0 and trainer.is_global_zero:
+            self.flops = _count_flops(pl_module, batch["image"][:1])
+        self._timing = self._test_batches > 0  # the first batch pays one-off costs (allocations, autotuning)
+        self._test_batches += 1
+
+    def on_test_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:  # fmt: skip
+        self._timing = False
+        if not isinstance(outputs, dict) or "pred" not in outputs:
+            raise ValueError("ReportCallback needs test_step to return {'pred': [(h, w) class maps], 'name', 'index'}")
+        masks = batch["mask"]  # (B, H, W) int64, padded with ignore_index at the bottom and right
+        indices = torch.as_tensor(outputs["index"]).reshape(-1).tolist()
+        for i, (pred_t, name, index) in enumerate(zip(outputs["pred"], outputs["name"], indices, strict=True)):
+            if index in self.records:  # a padding sampler repeated this image
+                continue
+            name = image_key(name)  # as `evaluate` names it: relative path without extension
+            pred = pred_t.cpu().numpy().astype(np.uint8)  # (h, w)
+            h, w = pred.shape
+            gt = masks[i, :h, :w].cpu().numpy().astype(np.uint8)  # (h, w), the original size
+            counts, bounds = score_pair(pred, gt, self.num_classes, tolerance=self.tolerance)
+            self.records[index] = (name, counts, bounds)
+            if self.save_predictions:
+                self._write_prediction(name, pred)
+            image = batch["image"][i, :, :h, :w].float().cpu().numpy()  # (C, h, w)
+            score = float(foreground_dice(counts, self.rule))
+            self.keeper.offer(name, score, lambda p=pred, g=gt, x=image: make_panels(p, g, display_image(x)))
+
+    def _write_prediction(self, name: str, pred: np.ndarray) -> None:
+        rel = "predictions" / Path(prediction_path(name))
+        path = self.out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ok, buf = cv2.imencode(".png", pred)
+        if not ok:
+            raise RuntimeError(f"could not encode the prediction of {name}")
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(buf.tobytes())
+        tmp.replace(path)
+        self.written.append(rel.as_posix())
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        for h in self._hooks:
+            h.remove()
+        records, keepers, written = _gather(trainer, self.records, self.keeper, self.written)
+        if not trainer.is_global_zero:
+            return
+        keeper = ExampleKeeper(self.examples)
+        for k in keepers:
+            keeper.merge(k)
+        rows = [records[i] for i in sorted(records)]
+        names = self.class_names or _default_class_names(trainer, self.num_classes)
+        table = ScoreTable([r[0] for r in rows], np.stack([r[1] for r in rows]), np.stack([r[2] for r in rows]), names)
+        source = {"checkpoint": str(trainer.ckpt_path) if trainer.ckpt_path else "in-memory model", "stage": "test"}
+        run = self._run_info(trainer, pl_module)
+        (self.out / RUN_INFO).write_text(json.dumps(run, indent=2) + "\n")
+        write_report(
+            self.out, table, empty=self.rule, tolerance=self.tolerance, source=source, examples=keeper,
+            extra_files=[RUN_INFO, *sorted(set(written))],
+        )  # fmt: skip
+
+    def _run_info(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        n_params = sum(p.numel() for p in pl_module.parameters())
+        info: dict[str, Any] = {"format": RUN_FORMAT, "params": n_params, **self.flops}
+        if self.train_ms:
+            info["train_step_ms"] = float(np.mean(self.train_ms))
+            info["train_steps_timed"] = len(self.train_ms)
+        else:
+            info["train_step_ms"] = "n/a"
+            info["train_step_note"] = "no training batch was timed by ReportCallback in this run or its checkpoint"
+        if self.forward_images:
+            info["inference_ms_per_image"] = float(np.sum(self.forward_ms) / self.forward_images)
+            info["inference_images_timed"] = self.forward_images
+        else:
+            info["inference_ms_per_image"] = "n/a"
+            info["inference_note"] = "fewer than two test batches: the first batch is not timed"
+        info["device"] = str(pl_module.device)
+        info["hparams"] = _jsonable(dict(getattr(pl_module, "hparams", {})))
+        return info
+
+
+def _count_flops(pl_module: L.LightningModule, image: torch.Tensor) -> dict[str, Any]:
+    """FLOPs of one forward pass on ``image`` (1, C, H, W), or "n/a" with the reason."""
+    try:
+        counter = FlopCounterMode(display=False)
+        with torch.no_grad(), counter:
+            pl_module(image)
+        return {"flops": int(counter.get_total_flops()), "flops_input_shape": list(image.shape)}
+    except Exception as err:  # a measurement that fails must not cost the report; say why instead
+        return {"flops": "n/a", "flops_note": f"FlopCounterMode failed: {type(err).__name__}: {err}"}
+
+
+def _default_class_names(trainer: L.Trainer, k: int) -> list[str]:
+    names = getattr(trainer.datamodule, "class_names", None) if trainer.datamodule is not None else None
+    if names and len(names) == k:
+        return list(names)
+    return ["background", "foreground"] if k == 2 else [str(i) for i in range(k)]
+
+
+def _gather(trainer: L.Trainer, records: dict, keeper: ExampleKeeper, written: list[str]) -> tuple[dict, list, list]:
+    """Every process's records (first row per dataset index wins), example keepers and written files."""
+    if trainer.world_size == 1 or not torch.distributed.is_initialized():
+        return records, [keeper], written
+    parts: list[Any] = [None] * trainer.world_size
+    torch.distributed.all_gather_object(parts, (records, keeper, written))
+    merged: dict = {}
+    for r, _, _ in parts:
+        for index, row in r.items():
+            merged.setdefault(index, row)
+    return merged, [k for _, k, _ in parts], [f for _, _, w in parts for f in w]
+
+
+def _jsonable(x: Any) -> Any:
+    """Hyperparameters as JSON: containers kept, anything else as its string."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    return x if isinstance(x, (str, int, float, bool, type(None))) else str(x)

@@ -1,0 +1,91 @@
+"""``trainer.test`` with ``ReportCallback`` writes the ``evaluate`` report, with the same per-image numbers."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pytest
+
+from segattn.reports.callback import ReportCallback, prediction_path
+from segattn.reports.evaluate import evaluate_folders
+from segattn.reports.rows import read_table
+from tests.reports.helpers import FolderData, make_folder, tiny_module
+
+
+def _trainer(root: Path, callback: ReportCallback, **kw) -> L.Trainer:
+    return L.Trainer(
+        default_root_dir=root, logger=False, enable_progress_bar=False, enable_model_summary=False,
+        num_sanity_val_steps=0, callbacks=[callback], **kw,
+    )  # fmt: skip
+
+
+def test_test_report_equals_evaluate_on_the_written_predictions(tmp_path: Path) -> None:
+    L.seed_everything(0)
+    data_root = make_folder(tmp_path / "data")
+    module = tiny_module()
+    cb = ReportCallback(str(tmp_path / "report"), tolerance=1, warmup_steps=1)
+    trainer = _trainer(tmp_path, cb, max_steps=4, enable_checkpointing=False)
+    trainer.fit(module, FolderData(data_root))
+    trainer.test(module, FolderData(data_root))
+
+    report = tmp_path / "report"
+    test_table = read_table(report / "per_image.csv")
+    assert sorted(test_table.names) == [f"plan_{i}" for i in range(5)]  # named as `evaluate` names them
+    preds = sorted((report / "predictions").glob("*.png"))
+    assert [p.stem for p in preds] == [f"plan_{i}" for i in range(5)]
+    predicted = test_table.counts[..., :2].sum(axis=(0, 2))  # (K,) tp + fp: pixels predicted per class
+    assert predicted.min() > 0  # both classes predicted somewhere, so the equality below is not trivial
+
+    evaluate_folders(report / "predictions", data_root / "masks", tmp_path / "eval", tolerance=1)
+    eval_table = read_table(tmp_path / "eval" / "per_image.csv")
+    assert eval_table.names == test_table.names
+    np.testing.assert_array_equal(eval_table.counts, test_table.counts)
+    np.testing.assert_array_equal(eval_table.boundary, test_table.boundary)
+    s_test = json.loads((report / "summary.json").read_text())
+    s_eval = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert s_test["classes"] == s_eval["classes"]
+    assert s_test["per_image_foreground"] == s_eval["per_image_foreground"]
+    # ... and the callback's pooled Dice is the module's own test/dice
+    assert s_test["foreground"]["dice_dataset"] == pytest.approx(trainer.callback_metrics["test/dice"].item())
+
+    run = json.loads((report / "run.json").read_text())
+    assert run["params"] == sum(p.numel() for p in module.parameters())
+    assert isinstance(run["flops"], int) and run["flops"] > 0
+    assert run["flops_input_shape"][:2] == [1, 3]
+    assert isinstance(run["train_step_ms"], float) and run["train_steps_timed"] == 3  # 4 steps - 1 warm-up
+    assert isinstance(run["inference_ms_per_image"], float) and run["inference_images_timed"] == 3  # batches 2, 3
+    with open(report / "per_image.csv") as f:
+        assert len(list(csv.DictReader(f))) == 5 * 2
+
+
+def test_refuses_existing_report_and_carries_train_time_in_the_checkpoint(tmp_path: Path) -> None:
+    L.seed_everything(0)
+    data_root = make_folder(tmp_path / "data", sizes=[(32, 32)] * 4)
+    trainer = _trainer(tmp_path, ReportCallback(str(tmp_path / "r1"), warmup_steps=0), max_steps=2)
+    trainer.fit(tiny_module(), FolderData(data_root))
+    ckpt = trainer.checkpoint_callback.best_model_path
+    assert ckpt
+
+    # a new process: fresh module and callback, the checkpoint brings weights and the training step time
+    cb = ReportCallback(str(tmp_path / "r1"), warmup_steps=0)
+    _trainer(tmp_path, cb).test(tiny_module(), FolderData(data_root), ckpt_path=ckpt)
+    run = json.loads((tmp_path / "r1" / "run.json").read_text())
+    assert run["train_steps_timed"] == 2
+    summary = json.loads((tmp_path / "r1" / "summary.json").read_text())
+    assert summary["source"]["checkpoint"] == ckpt
+
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        _trainer(tmp_path, ReportCallback(str(tmp_path / "r1"))).test(tiny_module(), FolderData(data_root))
+    _trainer(tmp_path, ReportCallback(str(tmp_path / "r1"), overwrite=True)).test(tiny_module(), FolderData(data_root))
+    assert json.loads((tmp_path / "r1" / "run.json").read_text())["train_step_ms"] == "n/a"  # never invented
+
+
+def test_prediction_path_stays_inside_the_report() -> None:
+    assert str(prediction_path("sub/a.jpg")) == "sub/a.png"
+    assert str(prediction_path("floorplan_val_00012")) == "floorplan_val_00012.png"
+    with pytest.raises(ValueError, match="cannot be used"):
+        prediction_path("../escape.png")
