@@ -9,9 +9,9 @@ Gather operators:
 - parameter-free (the paper's GE-θ⁻, default): global mean, or for e >= 2 average pooling with kernel 2e - 1,
   stride e, padding e - 1, padded cells not counted;
 - parameterised (``extra_params=True``, the paper's GE-θ): log2(e) depthwise 3x3 stride-2 convs, ReLU between.
-  The paper follows each conv with BatchNorm; it is left out so the module behaves the same in train and eval
-  and on batches of one. The paper's global GE-θ uses a depthwise conv as large as the feature map, which
-  needs a fixed input size, so ``extra_params`` needs an extent e >= 2 here.
+  timm puts a BatchNorm after each conv; it is left out here so the module behaves the same in train and eval
+  and on batches of one. A global parameterised gather (a depthwise conv as large as the feature map, as in
+  timm) needs a fixed input size, so ``extra_params`` needs an extent e >= 2 here.
 With ``use_mlp`` as well this is GE-θ⁺; global, parameter-free gather with ``use_mlp`` is SE.
 
 Not timm's ``GatherExcite``: in timm 1.0.31 its constructor passes ``*dd`` where ``**dd`` is meant, so the
