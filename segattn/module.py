@@ -1,0 +1,221 @@
+"""``SegmentationModule``: the LightningModule that trains an :class:`~segattn.models.AttentionUnet`.
+
+Network, optimizer and learning-rate schedule are injected (from YAML under LightningCLI, or as Python objects);
+the loss is :class:`~segattn.losses.DiceCELoss` (Dice + BCE for binary tasks, Dice + CE for multi-class), and
+pixels labelled ``ignore_index`` (255) never count, neither in the loss nor in a metric.
+
+Output channels follow ``num_classes`` (background included): 2 classes -> 1 logit channel, sigmoid, class 1 where
+the logit is > 0; K > 2 classes -> K channels, softmax, argmax.
+
+**Metrics** (validation and test, ``<stage>`` = ``val`` | ``test``), from per-image ``[tp, fp, fn]`` counts in
+:class:`~segattn.metrics.PerImageCounts` (concatenated across processes, one row per dataset index, so DDP padding
+cannot move them) and scored at each image's original size: eval batches are padded to a multiple of 32 on the
+bottom and right, and every pixel outside ``batch["orig_size"]`` is treated as ignored, which is the same as
+cropping prediction and mask back to the original size.
+
+- ``<stage>/dice``: foreground Dice at dataset level (counts pooled over all images, then ``2TP / (2TP+FP+FN)``);
+  binary: class 1; multi-class: mean over classes 1..K-1;
+- ``<stage>/dice_per_image``: the same classes' Dice per image, averaged over images;
+- ``<stage>/iou`` and ``<stage>/iou_per_image``: IoU, likewise;
+- ``<stage>/dice_c{k}``: dataset-level Dice of class k (multi-class tasks only, k = 0..K-1);
+- ``<stage>/dice_torchmetrics``: torchmetrics' ``DiceScore`` (global aggregation, background excluded), an
+  independent computation of ``<stage>/dice`` (it does not de-duplicate DDP padding);
+- ``<stage>/loss``.
+
+The values are computed from state already gathered from every process, so they are logged as they are; a Dice is
+never averaged across processes with ``sync_dist=True`` (a mean of per-process Dice is not the dataset's Dice).
+
+**The empty-mask rule** (``empty="exclude"``, as nnU-Net): when an image has no pixel of a class in its reference
+AND none in its prediction, Dice and IoU are 0/0 for that (image, class); the pair is left out of the per-image
+means instead of counting as 1 or 0. It adds nothing to the pooled counts either, so dataset-level scores do not
+depend on the rule. A class predicted where the reference has none scores 0. ``empty="one"`` / ``"zero"`` count
+the case as 1 / 0 instead (see :mod:`segattn.metrics`).
+
+``test_step`` returns ``{"pred": [(h, w) uint8 class map per image, cropped to its original size], "name": [...],
+"index": (B,) tensor}`` for callbacks that write per-image reports in ``on_test_batch_end``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.cli import OptimizerCallable
+from torch import Tensor
+from torchmetrics.segmentation import DiceScore
+
+from segattn.losses import DiceCELoss
+from segattn.metrics import EmptyRule, PerImageCounts, summarize_counts
+from segattn.models import AttentionUnet
+from segattn.schedules import LRSchedulerFactory, WarmupCosineLR
+
+STAGES = ("val", "test")
+
+
+def output_channels(num_classes: int) -> int:
+    """Logit channels for ``num_classes`` mask classes: 1 for binary (sigmoid), else one per class (softmax)."""
+    if num_classes < 2:
+        raise ValueError(f"num_classes counts background too and must be >= 2, got {num_classes}")
+    return 1 if num_classes == 2 else num_classes
+
+
+class SegmentationModule(L.LightningModule):
+    """Trains and scores a segmentation network; see the module docstring for losses, metrics and the empty rule.
+
+    Args:
+        net: the network, or its ``config`` dict (as stored in checkpoints); its ``classes`` must equal
+            ``output_channels(num_classes)`` (a dict without ``classes`` gets it filled in).
+        num_classes: mask classes including background (binary = 2).
+        ignore_index: mask value of pixels that count nowhere.
+        dice_weight, ce_weight: weights of the Dice and the (binary) cross-entropy terms of the loss.
+        optimizer: called with the parameters, e.g. ``torch.optim.AdamW`` or ``functools.partial(AdamW, lr=3e-3)``.
+        lr_scheduler: called as ``lr_scheduler(optimizer, total_steps)`` and stepped every optimizer step; ``None``
+            keeps the learning rate constant.
+        empty: the empty-mask rule for per-image scores ("exclude" | "one" | "zero").
+        channels_last: keep the network and the input batches in channels-last memory format (faster convolutions
+            on recent CPUs and on tensor-core GPUs).
+    """
+
+    def __init__(
+        self,
+        net: AttentionUnet | dict,
+        *,
+        num_classes: int = 2,
+        ignore_index: int = 255,
+        dice_weight: float = 1.0,
+        ce_weight: float = 1.0,
+        optimizer: OptimizerCallable = torch.optim.AdamW,
+        lr_scheduler: LRSchedulerFactory | None = WarmupCosineLR,
+        empty: EmptyRule = "exclude",
+        channels_last: bool = True,
+    ) -> None:
+        super().__init__()
+        out = output_channels(num_classes)
+        if isinstance(net, dict):
+            net = AttentionUnet(**{"classes": out, **net})
+        if net.config["classes"] != out:
+            raise ValueError(
+                f"the network has {net.config['classes']} output channels but num_classes={num_classes} needs {out} "
+                "(binary tasks: 1 logit channel; K > 2 classes: K channels)"
+            )
+        self.net = net.to(memory_format=torch.channels_last) if channels_last else net
+        self.save_hyperparameters(ignore=["net"])
+        # Under LightningCLI the factories are stored as their class_path/init_args config; Python objects (classes,
+        # partials) are left out: they would make the checkpoint unloadable with torch.load(weights_only=True).
+        for key in ("optimizer", "lr_scheduler"):
+            if not isinstance(self.hparams.get(key), (dict, type(None))):
+                self.hparams.pop(key)
+        # The architecture as plain data (merged into the hparams above), so load_from_checkpoint(path) needs no
+        # argument whether the module was built by the CLI or in Python.
+        self.save_hyperparameters({"net": net.config})
+
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+        self.empty = empty
+        self.channels_last = channels_last
+        self.optimizer_factory = optimizer
+        self.lr_scheduler_factory = lr_scheduler
+        self.loss = DiceCELoss(num_classes, dice_weight=dice_weight, ce_weight=ce_weight, ignore_index=ignore_index)
+        self.counts = torch.nn.ModuleDict({s: PerImageCounts(num_classes, ignore_index=ignore_index) for s in STAGES})
+        self.dice_torchmetrics = torch.nn.ModuleDict(
+            {
+                s: DiceScore(
+                    num_classes=num_classes,
+                    include_background=False,
+                    average="macro",
+                    aggregation_level="global",
+                    input_format="index",
+                )
+                for s in STAGES
+            }
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Images (B, C, H, W) -> logits (B, 1 or K, H, W)."""
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.net(x)
+
+    def predict_classes(self, logits: Tensor) -> Tensor:
+        """Logits (B, 1 or K, H, W) -> class map (B, H, W) int64."""
+        if self.num_classes == 2:
+            return (logits[:, 0] > 0).long()
+        return logits.argmax(dim=1)
+
+    def _step(self, batch: dict[str, Any], stage: str) -> tuple[Tensor, Tensor]:
+        logits = self(batch["image"])  # (B, 1 or K, H, W)
+        loss = self.loss(logits, batch["mask"])
+        batch_size = batch["image"].shape[0]
+        if stage == "train":
+            self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=batch_size)
+            return loss, logits
+        # a mean of per-batch losses, not a Dice: averaging across processes is right here
+        self.log(f"{stage}/loss", loss, on_epoch=True, sync_dist=True, batch_size=batch_size)
+        pred = self.predict_classes(logits)  # (B, H, W)
+        target = self._ignore_padding(batch["mask"], batch.get("orig_size"))  # (B, H, W)
+        self.counts[stage].update(pred, target, batch["index"])
+        # torchmetrics has no ignore_index: ignored pixels become background in both maps, which adds to no
+        # foreground class (background is excluded from its score).
+        ignored = target == self.ignore_index
+        dice_tm = self.dice_torchmetrics[stage]
+        dice_tm.update(pred.masked_fill(ignored, 0), target.masked_fill(ignored, 0))
+        self.log(f"{stage}/dice_torchmetrics", dice_tm, on_step=False, on_epoch=True, batch_size=batch_size)
+        return loss, pred
+
+    def _ignore_padding(self, mask: Tensor, orig_size: Tensor | None) -> Tensor:
+        """Mask (B, H, W) with every pixel outside each image's original (h, w) set to ``ignore_index``."""
+        if orig_size is None:
+            return mask
+        h, w = mask.shape[-2:]
+        rows = torch.arange(h, device=mask.device).view(1, h, 1)
+        cols = torch.arange(w, device=mask.device).view(1, 1, w)
+        inside = (rows < orig_size[:, 0].view(-1, 1, 1)) & (cols < orig_size[:, 1].view(-1, 1, 1))  # (B, H, W)
+        return mask.masked_fill(~inside, self.ignore_index)
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        return self._step(batch, "train")[0]
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        _, pred = self._step(batch, "test")
+        sizes = batch["orig_size"].tolist() if "orig_size" in batch else [pred.shape[-2:]] * pred.shape[0]
+        maps = [p[:h, :w].to(torch.uint8).cpu() for p, (h, w) in zip(pred, sizes, strict=True)]
+        return {"pred": maps, "name": list(batch["name"]), "index": batch["index"]}
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_scores("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_scores("test")
+
+    def scores(self, stage: str) -> dict[str, float]:
+        """The stage's scores from every image seen since the last reset (gathered across processes)."""
+        _, counts = self.counts[stage].compute()  # (M, K, 3), one row per image
+        summary = summarize_counts(counts.cpu(), empty=self.empty)
+        fg = summary["foreground"]
+        scores = {
+            f"{stage}/dice": fg["dice_dataset"],
+            f"{stage}/dice_per_image": fg["dice_mean_per_image"],
+            f"{stage}/iou": fg["iou_dataset"],
+            f"{stage}/iou_per_image": fg["iou_mean_per_image"],
+        }
+        if self.num_classes > 2:
+            for k, per_class in enumerate(summary["classes"].values()):
+                scores[f"{stage}/dice_c{k}"] = per_class["dice_dataset"]
+        return scores
+
+    def _log_scores(self, stage: str) -> None:
+        # identical on every process (computed from gathered state): no sync_dist
+        self.log_dict(self.scores(stage), prog_bar=False)
+        self.counts[stage].reset()
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.lr_scheduler_factory is None:
+            return optimizer
+        total_steps = int(self.trainer.estimated_stepping_batches)
+        scheduler = self.lr_scheduler_factory(optimizer, total_steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

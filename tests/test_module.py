@@ -1,0 +1,187 @@
+"""SegmentationModule: scores at the original size, the empty-mask rule, torchmetrics agreement, checkpoints."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.hooks import RemovableHandle
+
+from segattn.metrics import confusion_counts, dice_from_counts
+from segattn.models import AttentionUnet
+from segattn.module import SegmentationModule, output_channels
+
+# validation_step / test_step are called here without a Trainer: their self.log calls are no-ops
+pytestmark = pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")
+
+
+def tiny_net(num_classes: int = 2, attention: str | None = None) -> AttentionUnet:
+    return AttentionUnet(
+        "resnet18",
+        encoder_depth=3,
+        decoder_channels=(32, 16, 8),
+        classes=output_channels(num_classes),
+        attention=attention,
+    )
+
+
+def fixed_logits(module: SegmentationModule, logits: Tensor) -> RemovableHandle:
+    """Make the network output ``logits`` whatever the input (a forward hook replacing the output), in eval mode."""
+    module.eval()
+    return module.net.register_forward_hook(lambda mod, args, out: logits)
+
+
+def batch_of(mask: Tensor, orig_size: list[tuple[int, int]] | None = None, index: list[int] | None = None) -> dict:
+    b, h, w = mask.shape
+    batch = {
+        "image": torch.randn(b, 3, h, w),
+        "mask": mask,
+        "name": [f"img_{i}" for i in range(b)],
+        "index": torch.tensor(index if index is not None else list(range(b))),
+    }
+    if orig_size is not None:
+        batch["orig_size"] = torch.tensor(orig_size)
+    return batch
+
+
+def binary_logits(pred: Tensor) -> Tensor:
+    """A (B, H, W) {0, 1} prediction as (B, 1, H, W) logits."""
+    return (pred.float() * 2 - 1).unsqueeze(1) * 5
+
+
+def test_output_channels_follow_num_classes() -> None:
+    assert output_channels(2) == 1
+    assert output_channels(5) == 5
+    net = SegmentationModule(tiny_net(4).config, num_classes=4).net
+    assert net(torch.randn(1, 3, 32, 32)).shape == (1, 4, 32, 32)
+    with pytest.raises(ValueError, match="num_classes=3 needs 3"):
+        SegmentationModule(tiny_net(2), num_classes=3)
+
+
+def test_empty_mask_rule_through_the_module() -> None:
+    """Image 0: no wall in reference or prediction. Image 1: Dice 2·2/(2·2+2+0) = 2/3."""
+    mask = torch.zeros(2, 8, 8, dtype=torch.long)
+    pred = torch.zeros(2, 8, 8, dtype=torch.long)
+    mask[1, 0, :2] = 1
+    pred[1, 0, :4] = 1
+    results = {}
+    for rule in ("exclude", "one", "zero"):
+        module = SegmentationModule(tiny_net(), empty=rule)
+        fixed_logits(module, binary_logits(pred))
+        module.validation_step(batch_of(mask), 0)
+        results[rule] = module.scores("val")
+    assert results["exclude"]["val/dice_per_image"] == pytest.approx(2 / 3)  # image 0 left out
+    assert results["one"]["val/dice_per_image"] == pytest.approx((1 + 2 / 3) / 2)
+    assert results["zero"]["val/dice_per_image"] == pytest.approx((0 + 2 / 3) / 2)
+    for rule in results:  # pooled counts do not depend on the rule
+        assert results[rule]["val/dice"] == pytest.approx(2 / 3)
+        assert results[rule]["val/iou"] == pytest.approx(2 / 4)
+
+
+def test_scored_at_original_size() -> None:
+    """Padding (outside orig_size) never counts, even when its mask is 0 and the prediction there is wall."""
+    mask = torch.zeros(2, 16, 16, dtype=torch.long)
+    mask[0, 2:6, 2:6] = 1
+    mask[1, 1:3, 1:9] = 1
+    pred = torch.ones(2, 16, 16, dtype=torch.long)  # predicts wall everywhere, padding included
+    sizes = [(10, 12), (4, 9)]
+    module = SegmentationModule(tiny_net())
+    fixed_logits(module, binary_logits(pred))
+    out = module.test_step(batch_of(mask, sizes, index=[7, 3]), 0)
+
+    cropped = [confusion_counts(pred[i, :h, :w], mask[i, :h, :w], 2) for i, (h, w) in enumerate(sizes)]
+    expected = dice_from_counts(torch.stack(cropped).sum(0))[1].item()
+    assert module.scores("test")["test/dice"] == pytest.approx(expected)
+    assert [tuple(p.shape) for p in out["pred"]] == sizes
+    assert all(p.dtype == torch.uint8 for p in out["pred"])
+    assert out["name"] == ["img_0", "img_1"]
+    assert out["index"].tolist() == [7, 3]
+
+
+def test_repeated_index_counts_once() -> None:
+    """A DDP padding sampler repeats images; the repeat must not move the score."""
+    mask = torch.zeros(2, 8, 8, dtype=torch.long)
+    mask[:, :4] = 1
+    pred = torch.zeros(2, 8, 8, dtype=torch.long)
+    pred[0, :4] = 1  # image 0 perfect, image 1 missed
+    module = SegmentationModule(tiny_net())
+    hook = fixed_logits(module, binary_logits(pred))
+    module.validation_step(batch_of(mask, index=[0, 1]), 0)
+    once = module.scores("val")
+    assert once["val/dice_per_image"] == pytest.approx(0.5)
+    hook.remove()
+    fixed_logits(module, binary_logits(pred[:1]))
+    module.validation_step(batch_of(mask[:1], index=[0]), 1)  # image 0 again
+    assert module.scores("val") == once
+
+
+@pytest.mark.parametrize("num_classes", [2, 4])
+def test_torchmetrics_dice_agrees(num_classes: int) -> None:
+    torch.manual_seed(num_classes)
+    module = SegmentationModule(tiny_net(num_classes), num_classes=num_classes)
+    for step in range(3):
+        mask = torch.randint(0, num_classes, (2, 16, 16))
+        mask[:, 12:] = 255
+        logits = torch.randn(2, output_channels(num_classes), 16, 16)
+        hook = fixed_logits(module, logits)
+        module.validation_step(batch_of(mask, [(16, 14), (10, 16)], index=[2 * step, 2 * step + 1]), step)
+        hook.remove()
+    ours = module.scores("val")
+    theirs = module.dice_torchmetrics["val"].compute().item()
+    assert theirs == pytest.approx(ours["val/dice"], abs=1e-6)
+    if num_classes > 2:
+        fg = [ours[f"val/dice_c{k}"] for k in range(1, num_classes)]
+        assert ours["val/dice"] == pytest.approx(sum(fg) / len(fg))
+
+
+class RandomSquares(Dataset):
+    def __init__(self, n: int, size: int = 32) -> None:
+        g = torch.Generator().manual_seed(0)
+        self.images = torch.rand(n, 3, size, size, generator=g)
+        self.masks = (self.images[:, 0] > 0.5).long()
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"image": self.images[i], "mask": self.masks[i], "name": f"sq_{i}", "index": i}
+
+
+def fit_one_batch(module: SegmentationModule, root: Path) -> L.Trainer:
+    loader = DataLoader(RandomSquares(4), batch_size=2)
+    trainer = L.Trainer(
+        default_root_dir=root,
+        max_epochs=1,
+        limit_train_batches=1,
+        limit_val_batches=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(module, loader, loader)
+    return trainer
+
+
+def test_checkpoint_round_trip_from_python(tmp_path: Path) -> None:
+    module = SegmentationModule(
+        tiny_net(attention="se"), optimizer=functools.partial(torch.optim.AdamW, lr=1e-2), dice_weight=0.5
+    )
+    trainer = fit_one_batch(module, tmp_path)
+    assert "val/dice" in trainer.callback_metrics and "val/dice_torchmetrics" in trainer.callback_metrics
+    path = tmp_path / "model.ckpt"
+    trainer.save_checkpoint(path)
+
+    loaded = SegmentationModule.load_from_checkpoint(path)  # no arguments: the architecture is in the hparams
+    assert loaded.net.config == module.net.config
+    assert loaded.hparams.dice_weight == 0.5
+    assert "optimizer" not in loaded.hparams  # a Python object would need torch.load(weights_only=False)
+    x = torch.randn(2, 3, 32, 32)
+    module.eval(), loaded.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), module(x))
