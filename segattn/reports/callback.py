@@ -54,6 +54,17 @@ def prediction_path(name: str) -> PurePosixPath:
     return PurePosixPath(*parts)
 
 
+def report_name(name: str) -> str:
+    """The report's name of a dataset image: as ``evaluate`` names files, relative to the image folder, no extension.
+
+    Folder datasets name samples relative to their root (``images/sub/001.png``); ``evaluate --gt root/masks``
+    names them relative to the mask folder (``sub/001``), so a leading ``images/`` is dropped.
+    """
+    key = image_key(name)
+    head, _, rest = key.partition("/")
+    return rest if head == "images" and rest else key
+
+
 class ReportCallback(L.Callback):
     """Writes the evaluation report of ``trainer.test`` and measures run costs; see the module docstring.
 
@@ -171,7 +182,7 @@ class ReportCallback(L.Callback):
         for i, (pred_t, name, index) in enumerate(zip(outputs["pred"], outputs["name"], indices, strict=True)):
             if index in self.records:  # a padding sampler repeated this image
                 continue
-            name = image_key(name)  # as `evaluate` names it: relative path without extension
+            name = report_name(name)
             pred = pred_t.cpu().numpy().astype(np.uint8)  # (h, w)
             h, w = pred.shape
             gt = masks[i, :h, :w].cpu().numpy().astype(np.uint8)  # (h, w), the original size

@@ -79,3 +79,35 @@ def evaluate_main(argv: list[str] | None = None) -> None:
     """``segattn evaluate --pred DIR --gt DIR --out DIR [--images DIR] ...``"""
     parser = evaluate_parser()
     _run(parser, _evaluate, parser.parse_args(sys.argv[1:] if argv is None else argv))
+
+
+def compare_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="segattn compare",
+        description="Compare runs (folders holding reports written by `segattn test` / `segattn evaluate`) against "
+        "a baseline: mean Dice with 95%% bootstrap CI, paired difference with CI and Wilcoxon p, costs.",
+    )
+    p.add_argument("runs", nargs="+", type=Path, help="run folders (a report folder, or a folder of seed reports)")
+    p.add_argument("--baseline", type=Path, default=None, help="baseline run folder (default: the first run)")
+    p.add_argument("--out", type=Path, required=True, help="output folder for compare.{json,md,html}")
+    p.add_argument("--intersect", action="store_true", help="compare only the images every run scored")
+    p.add_argument("--empty", choices=EMPTY_RULES, default=None, help="re-score under this empty-mask rule")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace a comparison already in --out")
+    return p
+
+
+def _compare(args: argparse.Namespace) -> None:
+    from segattn.reports.compare import compare_runs
+
+    compare_runs(
+        args.runs, args.out, baseline=args.baseline, intersect=args.intersect, empty=args.empty, seed=args.seed,
+        overwrite=args.overwrite,
+    )  # fmt: skip
+    print(Path(args.out / "compare.md").read_text())
+
+
+def compare_main(argv: list[str] | None = None) -> None:
+    """``segattn compare RUN [RUN ...] [--baseline RUN] --out DIR [--intersect]``"""
+    parser = compare_parser()
+    _run(parser, _compare, parser.parse_args(sys.argv[1:] if argv is None else argv))

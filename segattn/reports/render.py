@@ -97,7 +97,7 @@ def _panel_names(exs: list[Example]) -> list[str]:
     return [k for k in PANEL_ORDER if k in exs[0].panels]
 
 
-def _table_html(head: list[str], rows: list[list[str]]) -> str:
+def table_html(head: list[str], rows: list[list[str]]) -> str:
     th = "".join(f"<th>{escape(h)}</th>" for h in head)
     trs = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in rows)
     return f"<table><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"
@@ -107,8 +107,8 @@ def render_html(
     summary: dict, names: list[str], fg: np.ndarray, histogram_svg: str, examples: dict[str, list[Example]]
 ) -> str:
     """One self-contained HTML page: the histogram inline as SVG, example panels as base64 PNG data URIs."""
-    parts = ["<h1>Segmentation report</h1>", _table_html(["", ""], [list(kv) for kv in _headline(summary)])]
-    parts += ["<h2>Per class</h2>", _table_html(["class", *(t for t, _ in _CLASS_COLUMNS)], _class_rows(summary))]
+    parts = ["<h1>Segmentation report</h1>", table_html(["", ""], [list(kv) for kv in _headline(summary)])]
+    parts += ["<h2>Per class</h2>", table_html(["class", *(t for t, _ in _CLASS_COLUMNS)], _class_rows(summary))]
     parts += ["<h2>Foreground Dice per image</h2>", f"<figure>{histogram_svg}</figure>"]
     for title, exs in examples.items():
         if not exs:
@@ -120,7 +120,7 @@ def render_html(
             img = f'<img alt="{escape(ex.name)}" src="data:image/png;base64,{data}">'
             parts.append(f"<figure>{img}<figcaption>{escape(ex.name)} — Dice {ex.score:.4f}</figcaption></figure>")
     lowest = [[n, f"{d:.4f}"] for n, d in _lowest(names, fg)]
-    parts += ["<h2>Lowest-scoring images</h2>", _table_html(["image", "foreground Dice"], lowest)]
+    parts += ["<h2>Lowest-scoring images</h2>", table_html(["image", "foreground Dice"], lowest)]
     return html_page("Segmentation report", parts)
 
 

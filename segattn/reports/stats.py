@@ -109,3 +109,14 @@ def paired_difference(
     d = b - a
     ci = bootstrap_ci(d, confidence=confidence, n_resamples=n_resamples, seed=seed)
     return PairedDifference(ci, wilcoxon_p(d) if d.size else None, int(d.size), int(np.count_nonzero(d)))
+
+
+def holm(p_values: list[float | None]) -> list[float | None]:
+    """Holm–Bonferroni adjusted p-values (family-wise error) for several comparisons; None entries are skipped."""
+    idx = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    out: list[float | None] = [None] * len(p_values)
+    running, m = 0.0, len(idx)
+    for rank, (p, i) in enumerate(idx):
+        running = max(running, min(1.0, (m - rank) * p))
+        out[i] = running
+    return out

@@ -20,14 +20,16 @@ from segattn.reports.svg import histogram_svg
 SUMMARY = "summary.json"
 PER_IMAGE = "per_image.csv"
 RUN_INFO = "run.json"
-REPORT_MARKERS = (SUMMARY, PER_IMAGE, "report.md", "report.html")
+REPORT_MARKERS = (SUMMARY, PER_IMAGE, "report.md", "report.html")  # the JSON listing the files comes first
 
 
 def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def prepare_out_dir(out: Path, *, reads: dict[str, Path | None], overwrite: bool) -> Path:
+def prepare_out_dir(
+    out: Path, *, reads: dict[str, Path | None], overwrite: bool, markers: tuple[str, ...] = REPORT_MARKERS
+) -> Path:
     """Make ``out`` ready for a report, before any scoring work; returns it resolved.
 
     Refuses a folder inside one the report reads (``reads`` maps a flag such as ``"--gt"`` to its folder, for the
@@ -43,25 +45,25 @@ def prepare_out_dir(out: Path, *, reads: dict[str, Path | None], overwrite: bool
             )
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"report folder {out} exists and is not a folder")
-    existing = [m for m in REPORT_MARKERS if (out / m).exists()]
+    existing = [m for m in markers if (out / m).exists()]
     if existing and not overwrite:
         raise FileExistsError(
             f"{out} already holds a report ({', '.join(existing)}); pass --overwrite to replace "
             "it or choose another folder"
         )
     if existing:
-        _remove_previous(out)
+        _remove_previous(out, markers)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     return out
 
 
-def _remove_previous(out: Path) -> None:
-    """Delete the files an earlier report listed in its summary (and only those)."""
+def _remove_previous(out: Path, markers: tuple[str, ...]) -> None:
+    """Delete the files an earlier report listed in its JSON (the first marker) and the markers, nothing else."""
     try:
-        files = json.loads((out / SUMMARY).read_text()).get("files", [])
-    except (OSError, ValueError):
+        files = json.loads((out / markers[0]).read_text()).get("files", [])
+    except (OSError, ValueError, AttributeError):
         files = []
-    for rel in [*files, *REPORT_MARKERS]:
+    for rel in [*files, *markers]:
         p = (out / rel).resolve()
         if _inside(p, out) and p.is_file():
             p.unlink()

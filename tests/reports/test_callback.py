@@ -10,7 +10,7 @@ import lightning as L
 import numpy as np
 import pytest
 
-from segattn.reports.callback import ReportCallback, prediction_path
+from segattn.reports.callback import ReportCallback, prediction_path, report_name
 from segattn.reports.evaluate import evaluate_folders
 from segattn.reports.rows import read_table
 from tests.reports.helpers import FolderData, make_folder, tiny_module
@@ -82,6 +82,13 @@ def test_refuses_existing_report_and_carries_train_time_in_the_checkpoint(tmp_pa
         _trainer(tmp_path, ReportCallback(str(tmp_path / "r1"))).test(tiny_module(), FolderData(data_root))
     _trainer(tmp_path, ReportCallback(str(tmp_path / "r1"), overwrite=True)).test(tiny_module(), FolderData(data_root))
     assert json.loads((tmp_path / "r1" / "run.json").read_text())["train_step_ms"] == "n/a"  # never invented
+
+
+def test_names_match_evaluate_names() -> None:
+    assert report_name("images/sub/001.jpg") == "sub/001"  # folder datasets: relative to the dataset root
+    assert report_name("001.png") == "001"
+    assert report_name("floorplan_test_00003") == "floorplan_test_00003"
+    assert report_name("images.png") == "images"
 
 
 def test_prediction_path_stays_inside_the_report() -> None:
