@@ -111,3 +111,33 @@ def compare_main(argv: list[str] | None = None) -> None:
     """``segattn compare RUN [RUN ...] [--baseline RUN] --out DIR [--intersect]``"""
     parser = compare_parser()
     _run(parser, _compare, parser.parse_args(sys.argv[1:] if argv is None else argv))
+
+
+def ablate_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="segattn ablate",
+        description="Train and test each attention variant with one config and the same seeds, then compare. "
+        "Arguments after `--` are passed to every fit and test (e.g. -- --trainer.max_epochs 20).",
+    )
+    p.add_argument("--config", type=Path, required=True, help="the training config (YAML) shared by every run")
+    p.add_argument("--attention", required=True, help="comma-separated variants, baseline first: none,se,cbam")
+    p.add_argument("--seeds", default="3", help="a count (3 -> seeds 0,1,2) or a list (0,5,7); default 3")
+    p.add_argument("--out", type=Path, required=True, help="ablation folder: OUT/<attention>/seed<S>, OUT/compare")
+    p.add_argument(*_opt("dry_run"), action="store_true", help="print the commands instead of running them")
+    return p
+
+
+def _ablate(args: argparse.Namespace, extra: list[str]) -> None:
+    from segattn.reports.ablate import ablate, parse_attention, parse_seeds
+
+    ablate(args.config, parse_attention(args.attention), parse_seeds(args.seeds), args.out, extra=extra,
+           dry_run=args.dry_run)  # fmt: skip
+
+
+def ablate_main(argv: list[str] | None = None) -> None:
+    """``segattn ablate --config CFG --attention none,se,cbam --seeds 3 --out DIR [--dry-run] [-- overrides]``"""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    parser = ablate_parser()
+    args = parser.parse_args(argv[:cut])
+    _run(parser, lambda a: _ablate(a, argv[cut + 1 :]), args)

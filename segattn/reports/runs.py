@@ -52,10 +52,13 @@ class Run:
             out.append(float(np.nanmean(d)) if np.isfinite(d).any() else math.nan)
         return out
 
-    def cost(self, key: str) -> float | str:
-        """Mean over seeds of a measured cost; "n/a" when no seed measured it."""
-        values = [i[key] for i in self.infos if isinstance(i.get(key), (int, float))]
-        return float(np.mean(values)) if values else "n/a"
+    def cost(self, key: str) -> int | float | str:
+        """Mean over seeds of a measured cost (counts stay integers); "n/a" when no seed measured it."""
+        values = [i[key] for i in self.infos if isinstance(i.get(key), (int, float)) and not isinstance(i[key], bool)]
+        if not values:
+            return "n/a"
+        mean = float(np.mean(values))
+        return round(mean) if all(isinstance(v, int) for v in values) else mean
 
 
 def find_reports(folder: Path) -> list[Path]:

@@ -96,3 +96,18 @@ def test_prediction_path_stays_inside_the_report() -> None:
     assert str(prediction_path("floorplan_val_00012")) == "floorplan_val_00012.png"
     with pytest.raises(ValueError, match="cannot be used"):
         prediction_path("../escape.png")
+
+
+def test_same_seed_gives_the_same_dice(tmp_path: Path) -> None:
+    data_root = make_folder(tmp_path / "data", sizes=[(32, 48)] * 4)
+    tables = []
+    for run in ("a", "b"):
+        L.seed_everything(7)
+        cb = ReportCallback(str(tmp_path / run), examples=0)
+        trainer = _trainer(tmp_path / f"logs_{run}", cb, max_steps=3, enable_checkpointing=False)
+        module = tiny_module("se")
+        trainer.fit(module, FolderData(data_root))
+        trainer.test(module, FolderData(data_root))
+        tables.append(read_table(tmp_path / run / "per_image.csv"))
+    np.testing.assert_array_equal(tables[0].counts, tables[1].counts)
+    np.testing.assert_array_equal(tables[0].boundary, tables[1].boundary)

@@ -1,0 +1,168 @@
+"""``segattn ablate``: train and test each attention variant on the same data, schedule and seeds, then compare.
+
+For every attention ``X`` and seed ``S`` (one config; only the attention and the seed change)::
+
+    segattn fit  --config CFG [extra] --model.net.attention X --seed_everything S
+                 --trainer.default_root_dir OUT/X/seedS --checkpoint.dirpath OUT/X/seedS/checkpoints
+                 --checkpoint.filename best --checkpoint.save_top_k 1
+    segattn test --config CFG [extra] --model.net.attention X --seed_everything S
+                 --trainer.default_root_dir OUT/X/seedS/test --ckpt_path OUT/X/seedS/checkpoints/best.ckpt
+                 --report.report_dir OUT/X/seedS/report --report.overwrite true
+    segattn compare OUT/X1 OUT/X2 ... --baseline OUT/<first attention> --out OUT/compare
+
+The data split comes from the config (``data.split_seed`` / ``data.seed``), so it is the same for every run;
+``seed_everything`` changes initialisation and augmentation only. Runs already done are skipped (a report
+exists: skip both; a finished fit: skip fit), so an interrupted ablation resumes; a report folder left incomplete
+by an interrupted test is replaced (``--report.overwrite``: OUT belongs to the ablation). ``dry_run`` prints the
+commands instead, for separate jobs. ``OUT/ablation.json`` records the commands.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from segattn.attention.registry import ATTENTION_NAMES
+from segattn.reports.compare import compare_runs
+from segattn.reports.writer import SUMMARY
+
+ALL_ATTENTION = ("none", *ATTENTION_NAMES)
+
+
+@dataclass(frozen=True)
+class Job:
+    attention: str
+    seed: int
+    folder: Path
+    fit: list[str]
+    test: list[str]
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.folder / "checkpoints" / "best.ckpt"
+
+    @property
+    def report(self) -> Path:
+        return self.folder / "report"
+
+    @property
+    def fit_done(self) -> Path:  # written after fit returns: a best.ckpt alone may come from an interrupted fit
+        return self.folder / "fit.done"
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"3"`` -> ``[0, 1, 2]``; ``"0,5,7"`` -> ``[0, 5, 7]``."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"--seeds takes a count (3) or a list (0,5,7), got {text!r}") from None
+    if len(values) == 1 and "," not in text:
+        if values[0] < 1:
+            raise ValueError(f"--seeds count must be >= 1, got {values[0]}")
+        return list(range(values[0]))
+    if len(set(values)) != len(values) or not values:
+        raise ValueError(f"--seeds list must hold distinct seeds, got {text!r}")
+    return values
+
+
+def parse_attention(text: str) -> list[str]:
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    unknown = [n for n in names if n not in ALL_ATTENTION]
+    if unknown:
+        raise ValueError(f"unknown attention {unknown}; choose from {list(ALL_ATTENTION)}")
+    if len(names) < 2 or len(set(names)) != len(names):
+        raise ValueError(f"--attention needs at least two distinct variants to compare, got {names}")
+    return names
+
+
+def plan(config: Path, attention: list[str], seeds: list[int], out: Path, extra: list[str]) -> list[Job]:
+    """The fit and test argument lists of every (attention, seed), in run order."""
+    if not Path(config).is_file():
+        raise FileNotFoundError(f"config {config} does not exist")
+    jobs = []
+    for name in attention:
+        for seed in seeds:
+            folder = Path(out) / name / f"seed{seed}"
+            common = ["--config", str(config), *extra, "--model.net.attention", name, "--seed_everything", str(seed)]
+            root = ["--trainer.default_root_dir", str(folder)]
+            ckpt = ["--checkpoint.dirpath", str(folder / "checkpoints"), "--checkpoint.filename", "best",
+                    "--checkpoint.save_top_k", "1"]  # fmt: skip
+            fit = ["fit", *common, *root, *ckpt]
+            # test logs (and LightningCLI's config.yaml) go to their own folder: the fit's config is kept
+            test = ["test", *common, "--trainer.default_root_dir", str(folder / "test"),
+                    "--ckpt_path", str(folder / "checkpoints" / "best.ckpt"),
+                    "--report.report_dir", str(folder / "report"), "--report.overwrite", "true"]  # fmt: skip
+            jobs.append(Job(name, seed, folder, fit, test))
+    return jobs
+
+
+def compare_args(out: Path, attention: list[str]) -> list[str]:
+    runs = [str(Path(out) / a) for a in attention]
+    return ["compare", *runs, "--baseline", runs[0], "--out", str(Path(out) / "compare")]
+
+
+def ablate(
+    config: Path,
+    attention: list[str],
+    seeds: list[int],
+    out: Path,
+    *,
+    extra: list[str] | None = None,
+    dry_run: bool = False,
+    run: Callable[[list[str]], object] | None = None,
+    echo: Callable[[str], None] = print,
+) -> list[Job]:
+    """Run (or with ``dry_run`` print) the ablation; ``run`` executes one ``segattn`` argument list."""
+    jobs = plan(config, attention, seeds, out, list(extra or []))
+    final = compare_args(out, attention)
+    if dry_run:
+        for job in jobs:
+            echo(shlex.join(["segattn", *job.fit]))
+            echo(shlex.join(["segattn", *job.test]))
+        echo(shlex.join(["segattn", *final]))
+        return jobs
+    if run is None:
+        from segattn.cli import cli_main as run  # the training CLI, imported only to run
+    _record(Path(out), config, attention, seeds, list(extra or []), jobs)
+    for job in jobs:
+        if (job.report / SUMMARY).is_file():
+            echo(f"[ablate] {job.attention} seed {job.seed}: report exists, skipped ({job.report})")
+            continue
+        if job.fit_done.is_file() and job.checkpoint.is_file():
+            echo(f"[ablate] {job.attention} seed {job.seed}: trained before, fit skipped ({job.checkpoint})")
+        else:
+            echo(f"[ablate] {job.attention} seed {job.seed}: fit")
+            run(job.fit)
+            if not job.checkpoint.is_file():
+                raise RuntimeError(f"fit of {job.attention} seed {job.seed} wrote no {job.checkpoint}; "
+                                   "is a validation set and the val/dice monitor configured?")  # fmt: skip
+            job.fit_done.write_text(shlex.join(["segattn", *job.fit]) + "\n")
+        echo(f"[ablate] {job.attention} seed {job.seed}: test")
+        run(job.test)
+    echo(f"[ablate] compare -> {Path(out) / 'compare'}")
+    compare_runs([Path(out) / a for a in attention], Path(out) / "compare", baseline=Path(out) / attention[0],
+                 overwrite=True)  # fmt: skip
+    echo((Path(out) / "compare" / "compare.md").read_text())
+    return jobs
+
+
+def _record(out: Path, config: Path, attention: list[str], seeds: list[int], extra: list[str], jobs: list[Job]) -> None:
+    """Write ``OUT/ablation.json``; refuse to resume into a folder made with another config or other overrides."""
+    record = {
+        "config": str(Path(config).resolve()), "config_sha256": hashlib.sha256(Path(config).read_bytes()).hexdigest(),
+        "extra": extra, "attention": attention, "seeds": seeds,
+        "commands": [c for j in jobs for c in (j.fit, j.test)],
+    }  # fmt: skip
+    path = out / "ablation.json"
+    if path.is_file():
+        old = json.loads(path.read_text())
+        for key in ("config_sha256", "extra"):
+            if old.get(key) != record[key]:
+                raise ValueError(f"{out} holds an ablation made with a different {key.split('_')[0]} ({path}); "
+                                 "finished runs would be mixed with new ones: choose another --out")  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n")
