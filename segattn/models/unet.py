@@ -20,6 +20,7 @@ from typing import Any, Literal, get_args
 import torch.nn.functional as F
 from segmentation_models_pytorch.base import SegmentationHead
 from segmentation_models_pytorch.base.initialization import initialize_head
+from segmentation_models_pytorch.base.modules import get_norm_layer
 from segmentation_models_pytorch.encoders import get_encoder
 from torch import Tensor, nn
 
@@ -82,6 +83,10 @@ class AttentionUnet(nn.Module):
             raise ValueError(
                 f"decoder_interpolation={decoder_interpolation!r}; choose from {list(get_args(Interpolation))}"
             )
+        try:
+            get_norm_layer(decoder_use_norm, 1)
+        except ValueError as err:
+            raise ValueError(f"decoder_use_norm={decoder_use_norm!r}: {err}") from err
         stages = normalize_attention(attention, encoder_depth)
         weights_path = resolve_encoder_weights(encoder_weights)  # before building: fail fast, never download
 
@@ -98,7 +103,10 @@ class AttentionUnet(nn.Module):
         }
         self.pad_multiple = 2**encoder_depth
 
-        self.encoder = get_encoder(encoder_name, in_channels=in_channels, depth=encoder_depth, weights=None)
+        try:
+            self.encoder = get_encoder(encoder_name, in_channels=in_channels, depth=encoder_depth, weights=None)
+        except (KeyError, RuntimeError) as err:  # smp: KeyError listing its encoders; timm: RuntimeError
+            raise ValueError(f"encoder_name={encoder_name!r}: {err.args[0] if err.args else err}") from err
         if weights_path is not None:
             load_encoder_weights(self.encoder, weights_path)
         self.decoder = AttentionUnetDecoder(

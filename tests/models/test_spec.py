@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 import jsonargparse
 import pytest
+import torch
 
 from segattn.attention import ATTENTION_NAMES, get_attention_class
 from segattn.models import AttentionConfig, AttentionUnet, StageAttention, normalize_attention
@@ -125,6 +126,9 @@ def test_yaml_attention_parses_per_stage_list() -> None:
     config = _parser().parse_string(yaml)
     expected = [None, None, "cbam", {"name": "self_attention", "spectral_norm": True}, "self_attention"]
     assert config.model.attention == expected
+    model = AttentionUnet(**{**config.model.as_dict(), "decoder_channels": (16, 16, 8, 8, 8)})
+    assert model.config["attention"] == expected
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 1, 32, 32)
 
 
 @pytest.mark.parametrize(

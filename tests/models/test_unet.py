@@ -113,11 +113,14 @@ def test_per_stage_list_builds_each_stage() -> None:
         ({"classes": 0}, r"classes must be a positive int"),
         ({"decoder_interpolation": "linear"}, r"decoder_interpolation='linear'; choose from"),
         ({"attention": ["se", "se"]}, r"expected 5 entries"),
+        ({"decoder_use_norm": "groupnorm"}, r"decoder_use_norm='groupnorm': Unrecognized normalization"),
+        ({"encoder_name": "resnet19"}, r"encoder_name='resnet19': Wrong encoder name `resnet19`, supported encoders"),
+        ({"encoder_name": "tu-nonexistent_net"}, r"encoder_name='tu-nonexistent_net': .*nonexistent_net"),
     ],
 )
 def test_bad_arguments_are_rejected_at_construction(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        AttentionUnet("resnet18", **kwargs)
+        AttentionUnet(**{"encoder_name": "resnet18", **kwargs})
 
 
 def test_config_round_trip_rebuilds_the_same_model() -> None:
