@@ -47,6 +47,8 @@ def evaluate_parser() -> argparse.ArgumentParser:
     p.add_argument("--gt", type=Path, required=True, help="folder of reference masks (read only)")
     p.add_argument("--out", type=Path, required=True, help="report folder (created; outside --pred/--gt)")
     p.add_argument("--images", type=Path, default=None, help="folder of the images, drawn under the overlays")
+    subset = "score only references that have a prediction (predictions of one split, e.g. test)"
+    p.add_argument(*_opt("only_predicted"), action="store_true", help=subset)
     enc = ("auto", "index", "binary")
     p.add_argument(*_opt("pred_encoding"), choices=enc, default="auto", help="mask encoding of --pred (auto)")
     p.add_argument(*_opt("gt_encoding"), choices=enc, default="auto", help="mask encoding of --gt (auto)")
@@ -61,7 +63,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         args.pred, args.gt, args.out, images_dir=args.images, num_classes=args.num_classes,
         class_names=args.class_names.split(",") if args.class_names else None, empty=args.empty,
         tolerance=args.tolerance, pred_encoding=args.pred_encoding, gt_encoding=args.gt_encoding,
-        n_examples=args.examples, overwrite=args.overwrite,
+        n_examples=args.examples, only_predicted=args.only_predicted, overwrite=args.overwrite,
     )  # fmt: skip
     pf = summary["per_image_foreground"]
     print(

@@ -60,13 +60,22 @@ def _listing(keys: list[str], limit: int = 20) -> str:
     return shown + (f", ... ({len(keys)} in all)" if len(keys) > limit else "")
 
 
-def pair_folders(pred_dir: Path, gt_dir: Path, images_dir: Path | None = None) -> list[MaskPair]:
-    """Pair predictions, references (and images) by name; any file without a partner raises ``ValueError``."""
+def pair_folders(
+    pred_dir: Path, gt_dir: Path, images_dir: Path | None = None, *, only_predicted: bool = False
+) -> list[MaskPair]:
+    """Pair predictions, references (and images) by name; any file without a partner raises ``ValueError``.
+
+    ``only_predicted``: references without a prediction are left out (the predictions cover a split of the
+    reference folder, e.g. the test split); a prediction without a reference is still an error.
+    """
     pred, gt = index_folder(pred_dir, "--pred"), index_folder(gt_dir, "--gt")
     images = index_folder(images_dir, "--images") if images_dir is not None else None
+    if only_predicted:
+        gt = {k: v for k, v in gt.items() if k in pred}
     problems = []
     if missing := sorted(gt.keys() - pred.keys()):
-        problems.append(f"no prediction in {pred_dir} for {len(missing)} reference masks: {_listing(missing)}")
+        hint = " (if the predictions cover a split on purpose, pass --only_predicted)"
+        problems.append(f"no prediction in {pred_dir} for {len(missing)} reference masks: {_listing(missing)}{hint}")
     if missing := sorted(pred.keys() - gt.keys()):
         problems.append(f"no reference mask in {gt_dir} for {len(missing)} predictions: {_listing(missing)}")
     if images is not None and (missing := sorted(gt.keys() - images.keys())):
@@ -90,6 +99,7 @@ def evaluate_folders(
     gt_encoding: MaskEncoding = "auto",
     palette: Palette | None = None,
     n_examples: int = 3,
+    only_predicted: bool = False,
     overwrite: bool = False,
 ) -> dict[str, object]:
     """Score every prediction against its reference and write the report into ``out``; returns the summary."""
@@ -98,7 +108,7 @@ def evaluate_folders(
     names = class_names or (["background", "foreground"] if num_classes == 2 else [str(k) for k in range(num_classes)])
     if len(names) != num_classes:
         raise ValueError(f"{len(names)} class names given for {num_classes} classes: {names}")
-    pairs = pair_folders(pred_dir, gt_dir, images_dir)
+    pairs = pair_folders(pred_dir, gt_dir, images_dir, only_predicted=only_predicted)
     reads = {"--pred": pred_dir, "--gt": gt_dir, "--images": images_dir}
     out = prepare_out_dir(out, reads=reads, overwrite=overwrite)  # fail before scoring, not after
 
@@ -120,6 +130,8 @@ def evaluate_folders(
 
     table = ScoreTable([p.name for p in pairs], np.stack(counts), np.stack(bounds), names)
     source = {"predictions": str(Path(pred_dir).resolve()), "references": str(Path(gt_dir).resolve())}
+    if only_predicted:
+        source["references_scored"] = "only those with a prediction (--only_predicted)"
     if images_dir is not None:
         source["images"] = str(Path(images_dir).resolve())
     return write_report(out, table, empty=empty, tolerance=tolerance, source=source, examples=keeper)

@@ -47,23 +47,6 @@ def config(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture()
-def wired_cli(monkeypatch: pytest.MonkeyPatch):
-    """``segattn.cli.cli_main`` with the ReportCallback as ``--report.*`` (the wiring asked of segattn/cli.py)."""
-    import segattn.cli as cli
-    from segattn.reports.callback import ReportCallback
-
-    original = cli.SegAttnCLI.add_arguments_to_parser
-
-    def add(self, parser) -> None:
-        original(self, parser)
-        if "report" not in parser.groups:  # not wired in segattn/cli.py yet: add it the way the report asks
-            parser.add_lightning_class_args(ReportCallback, "report")
-
-    monkeypatch.setattr(cli.SegAttnCLI, "add_arguments_to_parser", add)
-    return cli.cli_main
-
-
 def test_parse_seeds_and_attention() -> None:
     assert parse_seeds("3") == [0, 1, 2]
     assert parse_seeds("0,5,7") == [0, 5, 7]

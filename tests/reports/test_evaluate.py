@@ -149,3 +149,17 @@ def test_empty_rule_one_scores_the_empty_image(folders) -> None:
     s = json.loads((folders["out"] / "summary.json").read_text())
     assert s["classes"]["foreground"]["dice_mean_per_image"] == pytest.approx((1 + 0.75 + 1) / 3)
     assert s["empty_rule"]["name"] == "one"
+
+
+def test_only_predicted_scores_a_split_but_never_unreferenced_predictions(folders, capsys) -> None:
+    (folders["pred"] / "a.png").unlink()  # predictions for a split: b and c only
+    with pytest.raises(SystemExit):
+        evaluate_main(_args(folders))
+    assert "--only_predicted" in capsys.readouterr().err
+    evaluate_main(_args(folders, "--only_predicted"))
+    s = json.loads((folders["out"] / "summary.json").read_text())
+    assert s["n_images"] == 2 and "only those with a prediction" in s["source"]["references_scored"]
+    _write(folders["pred"] / "extra.png", np.zeros((12, 16), np.uint8))
+    with pytest.raises(SystemExit):
+        evaluate_main(_args(folders, "--only_predicted", "--overwrite"))
+    assert "1 predictions: extra" in capsys.readouterr().err
