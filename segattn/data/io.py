@@ -113,7 +113,36 @@ def _single_channel(raw: np.ndarray, path: str | Path) -> np.ndarray:
 
 def resolve_auto_encoding(values: np.ndarray, num_classes: int, max_value: int = 255) -> str:
     """'binary' when there are two classes and the mask values are exactly {0, max_value}, else 'index'."""
-    return "binary" if num_classes == 2 and set(values.tolist()) == {0, max_value} else "index"
+    return "binary" if num_classes == 2 and set(np.asarray(values).tolist()) == {0, max_value} else "index"
+
+
+def mask_values(raw: np.ndarray, path: str | Path = "<mask>") -> tuple[np.ndarray, np.ndarray, int]:
+    """A non-palette mask as (mask (H, W), sorted unique values, the dtype's max value 255 / 65535)."""
+    if raw.dtype not in (np.uint8, np.uint16):
+        raise BadFileError(path, f"mask pixel type {raw.dtype} is not 8- or 16-bit integer")
+    mask = _single_channel(raw, path)
+    values = np.flatnonzero(np.bincount(mask.ravel(), minlength=1))
+    return mask, values, (255 if mask.dtype == np.uint8 else 65535)
+
+
+def check_mask_values(
+    values: np.ndarray, encoding: str, num_classes: int, max_value: int = 255, path: str | Path = "<mask>"
+) -> None:
+    """Raise ``BadFileError`` when ``values`` are not valid for ``encoding`` ('index' or 'binary')."""
+    values = np.asarray(values)
+    if encoding == "binary":
+        bad = values[(values != 0) & (values != max_value)]
+        if bad.size:
+            hint = "; these look like class indices: use mask_encoding: index" if values.max() < num_classes else ""
+            problem = f"binary mask has values {_values_text(bad)}, expected only 0 and {max_value}{hint}"
+            raise BadFileError(path, problem)
+        return
+    bad = values[(values >= num_classes) & (values != IGNORE_INDEX)]
+    if bad.size:
+        hint = "; 0/255 masks need mask_encoding: binary (or auto)" if set(values.tolist()) <= {0, 255} else ""
+        raise BadFileError(
+            path, f"mask values {_values_text(bad)} outside classes 0..{num_classes - 1} (255 = ignore){hint}"
+        )
 
 
 def decode_mask(
@@ -124,27 +153,28 @@ def decode_mask(
         return _decode_palette(raw, palette, path)
     if encoding not in ("auto", "index", "binary"):
         raise ValueError(f"unknown mask encoding {encoding!r}; choose from auto, index, binary, palette")
-    if raw.dtype not in (np.uint8, np.uint16):
-        raise BadFileError(path, f"mask pixel type {raw.dtype} is not 8- or 16-bit integer")
-    mask = _single_channel(raw, path)
-    max_value = 255 if mask.dtype == np.uint8 else 65535
-    values = np.flatnonzero(np.bincount(mask.ravel(), minlength=1))
+    mask, values, max_value = mask_values(raw, path)
     if encoding == "auto":
         encoding = resolve_auto_encoding(values, num_classes, max_value)
-    if encoding == "binary":
-        bad = values[(values != 0) & (values != max_value)]
-        if bad.size:
-            hint = "; these look like class indices: use mask_encoding: index" if values.max() < num_classes else ""
-            problem = f"binary mask has values {_values_text(bad)}, expected only 0 and {max_value}{hint}"
-            raise BadFileError(path, problem)
-        return (mask == max_value).astype(np.uint8)
-    bad = values[(values >= num_classes) & (values != IGNORE_INDEX)]
-    if bad.size:
-        hint = "; 0/255 masks need mask_encoding: binary (or auto)" if set(values.tolist()) <= {0, 255} else ""
-        raise BadFileError(
-            path, f"mask values {_values_text(bad)} outside classes 0..{num_classes - 1} (255 = ignore){hint}"
-        )
-    return mask.astype(np.uint8)
+    check_mask_values(values, encoding, num_classes, max_value, path)
+    return (mask == max_value).astype(np.uint8) if encoding == "binary" else mask.astype(np.uint8)
+
+
+def check_palette(palette: Palette | None, num_classes: int) -> list[tuple[int, int, int]]:
+    """Validate a YAML palette: ``num_classes`` distinct [r, g, b] triples of ints in 0..255."""
+    if not palette:
+        raise ValueError("mask_encoding 'palette' needs a palette: a list of [r, g, b], one per class")
+    out = []
+    for i, colour in enumerate(palette):
+        rgb = tuple(colour) if isinstance(colour, (list, tuple)) else ()
+        if len(rgb) != 3 or not all(isinstance(v, int) and 0 <= v <= 255 for v in rgb):
+            raise ValueError(f"palette[{i}] = {colour!r}: expected [r, g, b] with integers 0..255")
+        out.append(rgb)
+    if len(out) != num_classes:
+        raise ValueError(f"palette has {len(out)} colours but num_classes is {num_classes}; give one per class")
+    if len(set(out)) != len(out):
+        raise ValueError(f"palette has repeated colours: {out}")
+    return out
 
 
 def _decode_palette(raw: np.ndarray, palette: Palette | None, path: str | Path) -> np.ndarray:

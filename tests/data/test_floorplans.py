@@ -1,0 +1,159 @@
+"""Synthetic floor plans: determinism, mask sanity, write_floorplans, and the floorplans DataModule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+
+from segattn.data import SegDataModule, generate_floorplan, write_floorplans
+from segattn.data.floorplans_dataset import EpochSampler
+from segattn.data.io import read_image, read_mask
+from tests.data.helpers import tree_digest
+
+
+def test_same_seed_same_plan_different_seed_different_plan() -> None:
+    a_img, a_mask = generate_floorplan(3, 128)
+    b_img, b_mask = generate_floorplan(3, 128)
+    c_img, c_mask = generate_floorplan(4, 128)
+    np.testing.assert_array_equal(a_img, b_img)
+    np.testing.assert_array_equal(a_mask, b_mask)
+    assert not np.array_equal(a_img, c_img) and not np.array_equal(a_mask, c_mask)
+    seq = np.random.SeedSequence([1, 2, 3])  # a SeedSequence is not consumed by generating from it
+    np.testing.assert_array_equal(generate_floorplan(seq, 96)[0], generate_floorplan(seq, 96)[0])
+
+
+@pytest.mark.parametrize("size", [128, (96, 160)])
+def test_shapes_classes_and_wall_fraction(size: int | tuple[int, int]) -> None:
+    h, w = (size, size) if isinstance(size, int) else size
+    for seed in range(20):
+        image, mask = generate_floorplan(seed, size)
+        assert image.shape == (h, w, 3) and image.dtype == np.uint8
+        assert mask.shape == (h, w) and mask.dtype == np.uint8
+        assert set(np.unique(mask).tolist()) <= {0, 1}
+        assert 0.02 < mask.mean() < 0.3, f"seed {seed}: wall fraction {mask.mean():.3f}"
+
+
+def test_walls_are_drawn_where_the_mask_says() -> None:
+    """On clean plans (noise_level 0) ink covers wall pixels far more than the rest of the page."""
+    for seed in range(30):
+        image, mask = generate_floorplan(seed, 128, noise_level=0.0)
+        gray = image.mean(axis=2) / 255
+        darkness = np.median(gray[mask == 0]) - gray  # ink darkness relative to the paper
+        ratio = darkness[mask == 1].mean() / max(darkness[mask == 0].mean(), 1e-3)
+        assert ratio > 2, f"seed {seed}: walls only {ratio:.1f}x darker than background"
+
+
+def test_noise_level_changes_only_the_scan() -> None:
+    clean, _ = generate_floorplan(5, 128, noise_level=0.0)
+    noisy, _ = generate_floorplan(5, 128, noise_level=2.0)
+    assert not np.array_equal(clean, noisy)
+    # same page: the images still correlate strongly (unlike two different plans)
+    other, _ = generate_floorplan(6, 128, noise_level=2.0)
+    corr = np.corrcoef(clean.mean(2).ravel(), noisy.mean(2).ravel())[0, 1]
+    assert corr > np.corrcoef(clean.mean(2).ravel(), other.mean(2).ravel())[0, 1] + 0.2
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="at least 64"):
+        generate_floorplan(0, 32)
+    with pytest.raises(ValueError, match="noise_level"):
+        generate_floorplan(0, 128, noise_level=-1)
+
+
+def test_write_floorplans_writes_a_readable_dataset_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    stems = write_floorplans(tmp_path / "fp", 4, seed=1, size=96)
+    assert stems == [f"floorplan_{i:05d}" for i in range(4)]
+    module = SegDataModule(root=str(tmp_path / "fp"), crop_size=64, batch_size=2, val_fraction=0.25)
+    module.setup("fit")  # validation passes: pairs complete, sizes equal, masks {0, 1}
+    assert module.mask_encoding == "index"
+    before = tree_digest(tmp_path / "fp")
+    with pytest.raises(FileExistsError, match="refusing to overwrite 2 existing file"):
+        write_floorplans(tmp_path / "fp", 1, seed=9, size=96)
+    assert tree_digest(tmp_path / "fp") == before
+    image, mask = generate_floorplan((1, 2), 96)  # what plan 2 should hold
+    np.testing.assert_array_equal(read_mask(tmp_path / "fp" / "masks" / "floorplan_00002.png", "index"), mask)
+    np.testing.assert_allclose(read_image(tmp_path / "fp" / "images" / "floorplan_00002.png"), image / 255, atol=1e-6)
+
+
+def test_epoch_sampler_keys() -> None:
+    sampler = EpochSampler(3)
+    assert list(sampler) == [0, 1, 2] and list(sampler) == [3, 4, 5]  # counts its own passes
+    sampler.set_epoch(5)
+    assert list(sampler) == [15, 16, 17] and len(sampler) == 3
+
+
+def fp_module(**kwargs) -> SegDataModule:
+    args = dict(dataset="floorplans", image_size=96, crop_size=64, train_samples=4, val_samples=3, test_samples=2)
+    return SegDataModule(**{**args, **kwargs})
+
+
+def test_train_plans_change_each_epoch_and_are_reproducible() -> None:
+    module = fp_module()
+    module.setup("fit")
+    train = module.datasets["train"]
+    first, again, next_epoch = train[1], train[1], train[1 + 4]  # key = epoch * train_samples + index
+    torch.testing.assert_close(first["image"], again["image"])
+    torch.testing.assert_close(first["mask"], again["mask"])
+    assert first["image"].shape == (3, 64, 64) and next_epoch["index"] == 1
+    assert not torch.equal(first["image"], next_epoch["image"])
+    assert first["name"] == "floorplan_train_e000_00001" and next_epoch["name"] == "floorplan_train_e001_00001"
+    other = fp_module()
+    other.setup("fit")
+    torch.testing.assert_close(other.datasets["train"][1]["image"], first["image"])
+    loader = module.train_dataloader()
+    loader.sampler.set_epoch(1)
+    batch = next(iter(loader))
+    assert batch["name"][0] == "floorplan_train_e001_00000"
+    assert set(batch["mask"].unique().tolist()) <= {0, 1, 255}
+
+
+def test_val_and_test_plans_are_fixed_and_distinct() -> None:
+    module = fp_module()
+    module.setup("fit")
+    module.setup("test")
+    val = next(iter(module.val_dataloader()))
+    assert val["name"] == ["floorplan_val_00000", "floorplan_val_00001", "floorplan_val_00002"]
+    assert val["image"].shape == (3, 3, 96, 96) and val["orig_size"].tolist() == [[96, 96]] * 3
+    torch.testing.assert_close(next(iter(module.val_dataloader()))["image"], val["image"])
+    test = next(iter(module.test_dataloader()))
+    assert not torch.equal(test["image"][0], val["image"][0])
+    train_plan = module.datasets["train"][0]["mask"]
+    assert all(not torch.equal(train_plan, m[:64, :64]) for m in val["mask"])
+
+
+def test_gray_input_for_floorplans() -> None:
+    module = fp_module(in_channels=1)
+    module.setup("validate")
+    assert next(iter(module.val_dataloader()))["image"].shape == (3, 1, 96, 96)
+
+
+class _Recorder(L.LightningModule):
+    """A one-conv model that records the names of the train plans it sees."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 1, 1)
+        self.seen: list[list[str]] = []
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        if batch_idx == 0:
+            self.seen.append([])
+        self.seen[-1] += batch["name"]
+        return self.conv(batch["image"]).mean()
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+
+def test_lightning_fit_sees_new_plans_every_epoch(tmp_path: Path) -> None:
+    model = _Recorder()
+    trainer = L.Trainer(
+        max_epochs=2, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, default_root_dir=tmp_path,
+    )  # fmt: skip
+    trainer.fit(model, datamodule=fp_module(batch_size=2))
+    assert model.seen == [[f"floorplan_train_e{e:03d}_{i:05d}" for i in range(4)] for e in range(2)]

@@ -1,0 +1,196 @@
+"""Folder datasets through SegDataModule: validation before training, skip_bad, splits, read-only access."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from segattn.data import DatasetError, SegDataModule
+from tests.data.helpers import make_pairs, tree_digest, write
+
+
+def dm(root: Path, **kwargs) -> SegDataModule:
+    kwargs.setdefault("crop_size", 32)
+    kwargs.setdefault("batch_size", 2)
+    return SegDataModule(dataset="folder", root=str(root), **kwargs)
+
+
+def names(module: SegDataModule, split: str) -> list[str]:
+    return [p.key for p in module.splits[split]]
+
+
+@pytest.fixture
+def broken(tmp_path: Path) -> Path:
+    """Three good pairs plus one of every problem a folder can have."""
+    root = tmp_path / "broken"
+    make_pairs(root, 3)
+    write(root / "images" / "lonely_image.png", np.zeros((40, 56, 3), np.uint8))
+    write(root / "masks" / "lonely_mask.png", np.zeros((40, 56), np.uint8))
+    write(root / "images" / "wrong_size.png", np.zeros((40, 56, 3), np.uint8))
+    write(root / "masks" / "wrong_size.png", np.zeros((41, 56), np.uint8))
+    (root / "images" / "garbage.png").write_bytes(b"this is not a png")
+    write(root / "masks" / "garbage.png", np.zeros((40, 56), np.uint8))
+    write(root / "images" / "bad_values.png", np.zeros((40, 56, 3), np.uint8))
+    write(root / "masks" / "bad_values.png", np.full((40, 56), 7, np.uint8))
+    return root
+
+
+def test_every_problem_in_one_error(broken: Path) -> None:
+    module = dm(broken, mask_encoding="index")
+    with pytest.raises(DatasetError) as info:
+        module.setup("fit")
+    text = str(info.value)
+    assert "5 problem(s)" in text
+    for fragment in (
+        "lonely_image.png: image without mask",
+        "lonely_mask.png: mask without image",
+        "wrong_size.png: size mismatch: image is 40x56 (HxW) but mask is 41x56",
+        "garbage.png: unreadable",
+        "bad_values.png: mask values {7} outside classes 0..1",
+        "skip_bad: true",
+    ):
+        assert fragment in text, fragment
+
+
+def test_skip_bad_warns_and_keeps_only_good_pairs(broken: Path) -> None:
+    module = dm(broken, mask_encoding="index", skip_bad=True, val_fraction=0.34)
+    with pytest.warns(UserWarning, match="5 problem"):
+        module.setup("fit")
+    assert sorted(names(module, "train") + names(module, "val")) == ["p000", "p001", "p002"]
+    batch = next(iter(module.train_dataloader()))
+    assert batch["image"].shape == (2, 3, 32, 32)
+
+
+def test_listing_is_capped(tmp_path: Path) -> None:
+    make_pairs(tmp_path, 2)
+    for i in range(60):
+        write(tmp_path / "masks" / f"orphan{i:02d}.png", np.zeros((4, 4), np.uint8))
+    with pytest.raises(DatasetError) as info:
+        dm(tmp_path).setup("fit")
+    assert "60 problem(s)" in str(info.value) and "... and 10 more" in str(info.value)
+    assert str(info.value).count("mask without image") == 50
+
+
+def test_palette_colour_not_found(tmp_path: Path) -> None:
+    palette = [[0, 0, 0], [255, 0, 0]]
+    for stem, colour in (("ok", (255, 0, 0)), ("odd", (0, 255, 0))):
+        rgb = np.zeros((8, 8, 3), np.uint8)
+        rgb[2:5, 2:5] = colour
+        write(tmp_path / "images" / f"{stem}.png", np.zeros((8, 8, 3), np.uint8))
+        write(tmp_path / "masks" / f"{stem}.png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    with pytest.raises(DatasetError, match=r"odd.png: colours not in the palette: \(0, 255, 0\) x9"):
+        dm(tmp_path, mask_encoding="palette", palette=palette).setup("fit")
+
+
+def test_palette_dataset_decodes(tmp_path: Path) -> None:
+    palette = [[0, 0, 0], [255, 0, 0], [0, 0, 255]]
+    rgb = np.zeros((32, 32, 3), np.uint8)
+    rgb[:, 16:] = (255, 0, 0)
+    rgb[20:, :] = (0, 0, 255)
+    for stem in ("a", "b"):
+        write(tmp_path / "images" / f"{stem}.png", np.zeros((32, 32, 3), np.uint8))
+        write(tmp_path / "masks" / f"{stem}.png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    module = dm(tmp_path, num_classes=3, mask_encoding="palette", palette=palette, val_fraction=0.5)
+    module.setup("validate")
+    mask = next(iter(module.val_dataloader()))["mask"][0]
+    assert mask[0, 0] == 0 and mask[0, 20] == 1 and mask[25, 5] == 2 and mask[25, 25] == 2
+
+
+def test_auto_resolves_0_255_to_binary(tmp_path: Path) -> None:
+    make_pairs(tmp_path, 4)
+    for path in (tmp_path / "masks").iterdir():
+        write(path, cv2.imread(str(path), cv2.IMREAD_UNCHANGED) * 255)
+    module = dm(tmp_path, val_fraction=0.25)
+    module.setup("validate")
+    assert module.mask_encoding == "binary"
+    mask = next(iter(module.val_dataloader()))["mask"][:, :40, :56]  # inside the eval padding
+    assert set(mask.unique().tolist()) == {0, 1}
+
+
+def test_missing_root_and_empty_folder(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="nowhere does not exist"):
+        dm(tmp_path / "nowhere").setup("fit")
+    (tmp_path / "empty" / "images").mkdir(parents=True)
+    (tmp_path / "empty" / "masks").mkdir()
+    with pytest.raises(DatasetError, match="images holds no image files"):
+        dm(tmp_path / "empty").setup("fit")
+    (tmp_path / "nomasks" / "images").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="masks not found"):
+        dm(tmp_path / "nomasks").setup("fit")
+
+
+def test_nested_folders_pair_by_relative_path(tmp_path: Path) -> None:
+    for sub, ext in (("a", "png"), ("b", "jpg"), ("b/c", "tif")):
+        write(tmp_path / "images" / sub / f"x.{ext}", np.full((32, 32, 3), 200, np.uint8))
+        write(tmp_path / "masks" / sub / "x.png", np.zeros((32, 32), np.uint8))
+    module = dm(tmp_path, val_fraction=0.34)
+    module.setup("fit")
+    assert sorted(names(module, "train") + names(module, "val")) == ["a/x", "b/c/x", "b/x"]
+    batch = next(iter(module.val_dataloader()))
+    assert batch["name"][0].startswith("images/") and batch["name"][0].endswith(("x.png", "x.jpg", "x.tif"))
+
+
+def test_split_files_are_honoured(tmp_path: Path) -> None:
+    make_pairs(tmp_path, 6)
+    (tmp_path / "splits").mkdir()
+    (tmp_path / "splits" / "train.txt").write_text("p000\np001\n# a comment\n\np002.png\n")
+    (tmp_path / "splits" / "val.txt").write_text("p003\n")
+    (tmp_path / "splits" / "test.txt").write_text("images/p004.png\n")
+    module = dm(tmp_path)
+    module.setup("fit")
+    module.setup("test")
+    assert names(module, "train") == ["p000", "p001", "p002"]
+    assert names(module, "val") == ["p003"] and names(module, "test") == ["p004"]
+    assert next(iter(module.test_dataloader()))["name"] == ["images/p004.png"]
+
+
+def test_split_file_problems_join_the_one_error(tmp_path: Path) -> None:
+    make_pairs(tmp_path, 3)
+    (tmp_path / "splits").mkdir()
+    (tmp_path / "splits" / "train.txt").write_text("p000\nghost\n")
+    (tmp_path / "splits" / "val.txt").write_text("p001\np000\n")
+    with pytest.raises(DatasetError) as info:
+        dm(tmp_path).setup("fit")
+    assert "train.txt:2: 'ghost' matches no image / mask pair" in str(info.value)
+    assert "val.txt:2: 'p000' is already in train.txt" in str(info.value)
+
+
+def test_seeded_split_is_reproducible(tmp_path: Path) -> None:
+    make_pairs(tmp_path, 20)
+    first, again, other = (dm(tmp_path, split_seed=s, val_fraction=0.25, test_fraction=0.1) for s in (7, 7, 8))
+    for module in (first, again, other):
+        module.setup("fit")
+    assert names(first, "val") == names(again, "val") and names(first, "test") == names(again, "test")
+    assert len(names(first, "val")) == 5 and len(names(first, "test")) == 2 and len(names(first, "train")) == 13
+    assert names(first, "val") != names(other, "val")
+    assert not set(names(first, "val")) & set(names(first, "train"))
+
+
+def test_user_folder_is_never_written(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    make_pairs(root, 6, size=(48, 40))
+    write(root / "images" / "odd.png", np.zeros((40, 40, 3), np.uint8))  # a bad pair, skipped
+    before = tree_digest(root)
+    module = dm(root, skip_bad=True, val_fraction=0.34)
+    with pytest.warns(UserWarning):
+        module.setup("fit")
+    module.setup("test")
+    for loader in (module.train_dataloader(), module.val_dataloader(), module.test_dataloader()):
+        for _ in loader:
+            pass
+    assert tree_digest(root) == before
+
+
+def test_eval_batches_are_padded_and_carry_orig_size(tmp_path: Path) -> None:
+    make_pairs(tmp_path, 4, size=(40, 56))
+    module = dm(tmp_path, val_fraction=0.5, eval_batch_size=2)
+    module.setup("validate")
+    batch = next(iter(module.val_dataloader()))
+    assert batch["image"].shape == (2, 3, 64, 64) and batch["mask"].shape == (2, 64, 64)
+    assert batch["orig_size"].tolist() == [[40, 56], [40, 56]]
+    assert (batch["mask"][:, 40:] == 255).all() and (batch["mask"][:, :, 56:] == 255).all()
+    assert set(batch["mask"][:, :40, :56].unique().tolist()) <= {0, 1}
+    assert batch["index"].tolist() == [0, 1]
