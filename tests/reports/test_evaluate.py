@@ -127,7 +127,7 @@ def test_mismatched_folders_list_the_missing_files(folders, capsys) -> None:
     with pytest.raises(SystemExit):
         evaluate_main(_args(folders))
     err = capsys.readouterr().err
-    assert "no prediction" in err and "1 reference masks: a\n" in err
+    assert "no prediction" in err and "1 reference masks: a (" in err
     assert "no reference mask" in err and "1 predictions: extra" in err
     assert not folders["out"].exists()  # refused before anything was written
 
