@@ -111,3 +111,19 @@ def test_same_seed_gives_the_same_dice(tmp_path: Path) -> None:
         tables.append(read_table(tmp_path / run / "per_image.csv"))
     np.testing.assert_array_equal(tables[0].counts, tables[1].counts)
     np.testing.assert_array_equal(tables[0].boundary, tables[1].boundary)
+
+
+@pytest.mark.slow
+def test_two_process_ddp_report_equals_single_process(tmp_path: Path) -> None:
+    # 5 images on 2 processes: the distributed sampler repeats one image; the report must count it once
+    data_root = make_folder(tmp_path / "data")
+    tables = {}
+    for name, kw in [("single", {"devices": 1}), ("ddp", {"devices": 2, "strategy": "ddp_spawn"})]:
+        L.seed_everything(0)
+        cb = ReportCallback(str(tmp_path / name), examples=1)
+        _trainer(tmp_path, cb, accelerator="cpu", **kw).test(tiny_module(), FolderData(data_root))
+        tables[name] = read_table(tmp_path / name / "per_image.csv")
+    assert tables["ddp"].names == tables["single"].names == [f"plan_{i}" for i in range(5)]
+    np.testing.assert_array_equal(tables["ddp"].counts, tables["single"].counts)
+    np.testing.assert_array_equal(tables["ddp"].boundary, tables["single"].boundary)
+    assert len(list((tmp_path / "ddp" / "predictions").glob("*.png"))) == 5
