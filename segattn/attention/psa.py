@@ -1,5 +1,5 @@
-"""Point-wise spatial attention after PSANet (Zhao et al., ECCV 2018, "PSANet: Point-wise Spatial Attention Network
-for Scene Parsing"; no arXiv version), as a residual block.
+"""Point-wise spatial attention after PSANet (Zhao et al., "PSANet: Point-wise Spatial Attention Network for Scene
+Parsing", ECCV 2018, pp. 267-283, doi:10.1007/978-3-030-01240-3_17, cited by DOI), as a residual block.
 
 Two branches, collect and distribute. Each reduces x to C' channels and predicts, at every position i, an
 over-complete map of (2H - 1)(2W - 1) values: the H x W window of it centred at i holds one weight for every
