@@ -11,6 +11,7 @@ and appends one manifest row per image. With ``devices > 1`` Lightning starts on
 
 from __future__ import annotations
 
+import secrets
 import time
 import warnings
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from tqdm.auto import tqdm
 
 from .assemble import ImageAssembler, OutputSpec
 from .inputs import InputImage, OutputPaths
-from .stream import ImageEvent, ImageLoader, TileStream
+from .stream import ImageEvent, Preprocessing, TileStream
 from .tiling import StripBlender, gaussian_weight, stride_for
 from .tta import predict_with_tta, transforms_for
 from .writer import Manifest
@@ -95,7 +96,9 @@ class MaskWriter(BasePredictionWriter):
             manifest = Manifest.choose(self.manifest_dir, self.run)
             manifest.create()
             path = manifest.path
-        self.manifest = Manifest(trainer.strategy.broadcast(path, src=0))
+        # one run id and one manifest for all processes: rank 0's (the others started later)
+        self.run, path = trainer.strategy.broadcast((self.run, path), src=0)
+        self.manifest = Manifest(path)
         self.weight = gaussian_weight(self.stream.tile, self.sigma)
         self._t0 = time.perf_counter()
         if self.progress and trainer.is_global_zero:
@@ -181,6 +184,11 @@ class MaskWriter(BasePredictionWriter):
         self.seconds = time.perf_counter() - self._t0
 
 
+def new_run_id() -> str:
+    """Start time plus a random suffix, so two runs in the same second are still told apart."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
 @dataclass
 class PredictResult:
     ok: int
@@ -188,6 +196,7 @@ class PredictResult:
     failed: int
     seconds: float
     manifest: Path
+    is_global_zero: bool = True  # False in the other processes of a multi-device run
 
 
 def predict_folder(
@@ -195,9 +204,8 @@ def predict_folder(
     images: list[InputImage],
     outputs: list[OutputPaths],
     spec: OutputSpec,
+    prep: Preprocessing,
     *,
-    load: ImageLoader,
-    in_channels: int,
     output_dir: Path,
     tile: int,
     overlap: float = 0.25,
@@ -212,10 +220,10 @@ def predict_folder(
     run: str | None = None,
 ) -> PredictResult:
     """Predict ``images`` with ``net`` (logits out) and write ``outputs``; see the module docstring."""
-    run = run or time.strftime("%Y%m%d-%H%M%S")
+    run = run or new_run_id()
     stream = TileStream(
-        images, outputs, load=load, in_channels=in_channels, tile=tile, stride=stride_for(tile, overlap),
-        batch_size=batch_size, overwrite=spec.overwrite,
+        images, outputs, prep, tile=tile, stride=stride_for(tile, overlap), batch_size=batch_size,
+        overwrite=spec.overwrite,
     )  # fmt: skip
     writer = MaskWriter(stream, spec, sigma=sigma, manifest_dir=output_dir, run=run, progress=progress)
     trainer = pl.Trainer(
@@ -235,6 +243,9 @@ def predict_folder(
     with warnings.catch_warnings():
         # the writer does not use sampler batch indices, which an IterableDataset cannot have
         warnings.filterwarnings("ignore", message=".*infer the batch indices.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")  # Lightning 2.6 on torch 2.14
         trainer.predict(model, dataloaders=loader, return_predictions=False)
     assert writer.manifest is not None
-    return PredictResult(**writer.counts, seconds=writer.seconds, manifest=writer.manifest.path)
+    return PredictResult(
+        **writer.counts, seconds=writer.seconds, manifest=writer.manifest.path, is_global_zero=trainer.is_global_zero
+    )

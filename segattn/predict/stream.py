@@ -12,16 +12,18 @@ tiles of one image and the first of the next share a forward pass. Each batch is
 Images are sharded by index: process ``rank`` of ``world`` owns the images with
 ``index % world == rank`` (DataLoader worker ``w`` of ``n`` then takes every ``n``-th of those), so
 each image is read, predicted and written by exactly one process. Only one image per worker is
-held at a time.
+held at a time, as read (float32 in [0, 1]); normalisation and the (C, H, W) layout are applied per tile,
+which is exact because both act pixel by pixel, and never costs a second image-sized copy.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import IterableDataset, get_worker_info
@@ -29,7 +31,19 @@ from torch.utils.data import IterableDataset, get_worker_info
 from .inputs import InputImage, OutputPaths
 from .tiling import extract_tile, tile_starts
 
-ImageLoader = Callable[[Path], Tensor]  # path -> (C, H, W) float32 preprocessed image
+
+class Preprocessing(Protocol):
+    """How images become network input (from the checkpoint: :class:`~segattn.predict.checkpoint.PredictConfig`)."""
+
+    in_channels: int
+
+    def read(self, path: Path) -> np.ndarray:
+        """Path -> (H, W, C) float32 image in [0, 1], as in training (raises for unreadable files)."""
+        ...
+
+    def to_input(self, array: np.ndarray) -> Tensor:
+        """(h, w, C) crop of it -> (C, h, w) network input (normalised)."""
+        ...
 
 
 class ImageEvent(NamedTuple):  # a NamedTuple: Lightning's batch transfer rebuilds it, frozen dataclasses fail
@@ -52,9 +66,8 @@ class TileStream(IterableDataset):
         self,
         images: list[InputImage],
         outputs: list[OutputPaths],
+        prep: Preprocessing,
         *,
-        load: ImageLoader,
-        in_channels: int,
         tile: int,
         stride: int,
         batch_size: int,
@@ -63,8 +76,8 @@ class TileStream(IterableDataset):
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.images, self.outputs, self.load = images, outputs, load
-        self.in_channels, self.tile, self.stride = in_channels, tile, stride
+        self.images, self.outputs, self.prep = images, outputs, prep
+        self.tile, self.stride = tile, stride
         self.batch_size, self.overwrite = batch_size, overwrite
         self.rank, self.world = 0, 1
 
@@ -89,15 +102,16 @@ class TileStream(IterableDataset):
                 continue
             t0 = time.perf_counter()
             try:
-                image = self.load(self.images[index].path)  # (C, H, W)
+                image = self.prep.read(self.images[index].path)  # (H, W, C) in [0, 1]
             except Exception as err:  # noqa: BLE001 - any unreadable input is reported, and the run goes on
                 events.append(ImageEvent(index, "failed", error=_describe(err, self.images[index].path)))
                 continue
-            h, w = image.shape[-2:]
+            h, w = image.shape[:2]
             events.append(ImageEvent(index, "start", h, w, todo, time.perf_counter() - t0))
             for y in tile_starts(h, self.tile, self.stride):
                 for x in tile_starts(w, self.tile, self.stride):
-                    tiles.append(extract_tile(image, y, x, self.tile))
+                    patch = self.prep.to_input(image[y : y + self.tile, x : x + self.tile])  # (C, h, w)
+                    tiles.append(extract_tile(patch, 0, 0, self.tile))  # (C, T, T), padded if the image is small
                     pos.append((index, y, x))
                     if len(tiles) == self.batch_size:
                         yield self._batch(tiles, pos, events)
@@ -110,7 +124,7 @@ class TileStream(IterableDataset):
         if tiles:
             image = torch.stack(tiles)  # (n, C, T, T)
         else:
-            image = torch.zeros((0, self.in_channels, self.tile, self.tile))
+            image = torch.zeros((0, self.prep.in_channels, self.tile, self.tile))
         return {"image": image, "tile_pos": torch.tensor(pos, dtype=torch.int64).reshape(-1, 3), "events": events}
 
 

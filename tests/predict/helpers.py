@@ -22,9 +22,16 @@ def write_image(path: Path, height: int, width: int, *, channels: int = 3, seed:
     return read_image(path, 3)
 
 
-def load_unit(path: Path) -> Tensor:
-    """Preprocessing for plain-module tests: read_image as (C, H, W), no normalisation."""
-    return torch.from_numpy(read_image(path, 3)).permute(2, 0, 1).contiguous()
+class PlainRGB:
+    """Preprocessing for plain-module tests: read_image as RGB, no normalisation."""
+
+    in_channels = 3
+
+    def read(self, path: Path) -> np.ndarray:
+        return read_image(path, 3)
+
+    def to_input(self, array: np.ndarray) -> Tensor:  # (h, w, C) -> (C, h, w)
+        return torch.from_numpy(array).permute(2, 0, 1).contiguous()
 
 
 class FirstChannelLogit(nn.Module):

@@ -15,7 +15,7 @@ from segattn.predict.assemble import OutputSpec
 from segattn.predict.engine import PredictResult, predict_folder
 from segattn.predict.inputs import collect_inputs, output_paths
 
-from .helpers import ConstantLogits, FailAfter, FirstChannelLogit, load_unit, write_image
+from .helpers import ConstantLogits, FailAfter, FirstChannelLogit, PlainRGB, write_image
 
 SIZES = {"wide.png": (1, 300), "tall.png": (300, 1), "odd.png": (37, 45), "big.png": (130, 70), "sub/x.bmp": (20, 20)}
 
@@ -26,7 +26,7 @@ def _predict(net: nn.Module, src: Path, out: Path, *, num_classes: int = 2, **kw
     spec = OutputSpec(num_classes=num_classes, probs=probs, overlay=overlay, overwrite=overwrite)
     outputs = output_paths(images, out, probs=probs, num_prob_channels=spec.channels, overlay=overlay)
     kw = {"tile": 32, "overlap": 0.5, "batch_size": 3, "progress": False, **kw}
-    return predict_folder(net, images, outputs, spec, load=load_unit, in_channels=3, output_dir=out, **kw)
+    return predict_folder(net, images, outputs, spec, PlainRGB(), output_dir=out, **kw)
 
 
 def _make_inputs(src: Path) -> dict[str, np.ndarray]:
@@ -94,8 +94,12 @@ def test_interrupted_run_leaves_only_complete_files_and_a_rerun_resumes(tmp_path
     result = _predict(FirstChannelLogit(), tmp_path / "in", out, probs="npy")
     assert (result.ok, result.skipped, result.failed) == (len(SIZES) - len(done), len(done), 0)
     assert all((out / name).with_suffix(".png").exists() for name in SIZES)
-    statuses = [r["status"] for r in _rows(result.manifest)]
-    assert statuses.count("skipped") == len(done) and len({r["run"] for r in _rows(result.manifest)}) == 1
+    rows = _rows(result.manifest)  # both runs' rows, told apart by their run id
+    first, second = rows[0]["run"], rows[-1]["run"]
+    assert first != second and [r["status"] for r in rows if r["run"] == first] == ["ok"] * len(done)
+    assert sorted(r["status"] for r in rows if r["run"] == second) == sorted(
+        ["skipped"] * len(done) + ["ok"] * (len(SIZES) - len(done))
+    )
 
 
 def test_existing_outputs_are_untouched_without_overwrite(tmp_path: Path) -> None:

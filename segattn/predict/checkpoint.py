@@ -1,0 +1,166 @@
+"""Load a training checkpoint and everything prediction needs from it, or say clearly why not.
+
+A segattn checkpoint is a Lightning checkpoint of :class:`~segattn.module.SegmentationModule` trained with
+:class:`~segattn.data.SegDataModule`: ``state_dict``, ``hyper_parameters`` (``num_classes``, the ``net``
+config, ``ignore_index``) and ``datamodule_hyper_parameters`` (channels, mean / std, crop size, mask
+encoding, eval transforms). Images are then converted exactly as in training: ``read_image`` with the
+training channel count, the training ``eval_transforms`` (if any), and the data package's own
+normalisation (``eval_preprocess_from_hparams``). The user never retypes any of it.
+
+The file is unpickled with ``torch.load(weights_only=True)``: only tensors and plain containers, no code.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from segattn.data.io import read_image
+from segattn.data.preprocess import EvalPreprocess, eval_preprocess_from_hparams
+from segattn.data.transforms import build_eval_transform
+
+_EXPECTED = (
+    "expected a Lightning checkpoint written by `segattn fit` (a dict with 'state_dict', 'hyper_parameters' "
+    "and 'datamodule_hyper_parameters')"
+)
+_MODULE_KEYS = ("num_classes", "net")
+_PICKLE_PROTOCOL_2 = b"\x80"  # legacy (non-zip) torch.save files start with a pickle PROTO opcode
+
+
+class CheckpointError(ValueError):
+    """A file that cannot be used for prediction; the message names the file and what was expected."""
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    """What prediction needs from a checkpoint besides the weights."""
+
+    num_classes: int  # including background
+    in_channels: int
+    tile: int  # default tile side: the training crop
+    threshold: float  # binary: foreground where sigmoid > threshold (the module's logit > 0)
+    mask_encoding: str  # of the training masks (for --gt)
+    palette: list[list[int]] | None
+    preprocess: EvalPreprocess
+    eval_transform: Any  # albumentations Compose or None
+
+    def read(self, path: Path) -> np.ndarray:
+        """(H, W, C) float32 image in [0, 1] after the training eval transforms: what gets tiled."""
+        image = read_image(path, self.in_channels)
+        if self.eval_transform is not None:
+            out = self.eval_transform(image=image)["image"]
+            if out.shape[:2] != image.shape[:2]:
+                raise ValueError(f"{path}: the checkpoint's eval_transforms changed the image size")
+            image = out if out.ndim == 3 else out[:, :, None]
+        return image
+
+    def to_input(self, array: np.ndarray) -> Tensor:
+        """(h, w, C) crop -> (C, h, w) normalised network input (the data package's own function)."""
+        return self.preprocess.array(array)
+
+
+def read_checkpoint(path: Path, *, trust: bool = False) -> tuple[dict[str, Any], bool]:
+    """(the checkpoint dict, validated; whether it loaded with ``weights_only=True``).
+
+    Raises :class:`CheckpointError` (or ``FileNotFoundError``) naming ``path`` when it is unusable.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path} is a folder; {_EXPECTED}, e.g. runs/<name>/.../best.ckpt")
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if not zipfile.is_zipfile(path) and not head.startswith(_PICKLE_PROTOCOL_2):
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint (unrecognised file format); {_EXPECTED}")
+    safe = True
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, EOFError ... for bad files
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))
+        if found is None:
+            raise CheckpointError(f"{path} could not be read as a PyTorch checkpoint ({_first_line(err)})") from err
+        if not trust:
+            raise CheckpointError(
+                f"{path} stores a Python object ({found.group(1)}) that safe loading (weights_only=True) refuses; "
+                "segattn checkpoints hold only tensors and plain data. If you trust this file, pass "
+                "--trust-checkpoint"
+            ) from err
+        # The user vouched for the file (--trust-checkpoint), and the safe load above failed only because of an
+        # unlisted class: full unpickling can run code from the file, which is why it is never the default.
+        ckpt, safe = torch.load(path, map_location="cpu", weights_only=False), False
+    _validate(path, ckpt)
+    return ckpt, safe
+
+
+def _validate(path: Path, ckpt: object) -> None:
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"{path} holds a {type(ckpt).__name__}, not a checkpoint dict; {_EXPECTED}")
+    if "state_dict" not in ckpt:
+        if ckpt and all(isinstance(v, Tensor) for v in ckpt.values()):
+            raise CheckpointError(
+                f"{path} is a plain state_dict ({len(ckpt)} tensors) without the training hyperparameters, so the "
+                f"network and the image preprocessing are unknown; {_EXPECTED}"
+            )
+        raise CheckpointError(f"{path} has no 'state_dict' (keys: {sorted(map(str, ckpt))[:8]}); {_EXPECTED}")
+    hp = ckpt.get("hyper_parameters")
+    missing = [k for k in _MODULE_KEYS if not isinstance(hp, dict) or k not in hp]
+    if missing:
+        raise CheckpointError(
+            f"{path} was not written by segattn's SegmentationModule: hyper_parameters lacks {missing} "
+            f"(the number of classes and the network config); {_EXPECTED}"
+        )
+    if not isinstance(ckpt.get("datamodule_hyper_parameters"), dict):
+        raise CheckpointError(
+            f"{path} has no 'datamodule_hyper_parameters', so the image preprocessing used in training (channels, "
+            "normalisation, crop size) is unknown; train with segattn's SegDataModule (`segattn fit`) so the "
+            "checkpoint carries it"
+        )
+
+
+def load_checkpoint(path: Path, *, trust: bool = False) -> tuple[nn.Module, PredictConfig]:
+    """The trained module (eval mode, CPU; Lightning moves it) and its :class:`PredictConfig`."""
+    from segattn.module import SegmentationModule
+
+    ckpt, safe = read_checkpoint(path, trust=trust)  # validated, so errors below are about the contents
+    hp, dm = ckpt["hyper_parameters"], ckpt["datamodule_hyper_parameters"]
+    try:
+        # Lightning's own path (hooks, hparams); reads the file again, now known to be safe to unpickle
+        module = SegmentationModule.load_from_checkpoint(path, map_location="cpu", weights_only=safe)
+    except (TypeError, ValueError, RuntimeError, KeyError) as err:
+        raise CheckpointError(f"{path}: the network could not be rebuilt from the checkpoint: {err}") from err
+    try:
+        preprocess = eval_preprocess_from_hparams(dm)
+        eval_transform = build_eval_transform(dm.get("eval_transforms"))
+    except ValueError as err:
+        raise CheckpointError(f"{path}: datamodule_hyper_parameters are not usable: {err}") from err
+    in_ch = module.net.config["in_channels"]
+    if preprocess.in_channels != in_ch:
+        raise CheckpointError(
+            f"{path}: the data had {preprocess.in_channels} channels but the network takes {in_ch}; "
+            "the checkpoint is inconsistent"
+        )
+    crop = dm.get("crop_size") or dm.get("image_size") or 512
+    cfg = PredictConfig(
+        num_classes=int(hp["num_classes"]),
+        in_channels=in_ch,
+        tile=int(crop),
+        threshold=0.5,
+        mask_encoding=str(dm.get("mask_encoding", "auto")),
+        palette=dm.get("palette"),
+        preprocess=preprocess,
+        eval_transform=eval_transform,
+    )
+    return module.eval(), cfg
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return (text.splitlines()[0] if text else type(err).__name__)[:200]

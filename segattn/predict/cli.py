@@ -1,0 +1,121 @@
+"""``segattn-predict`` (also ``python predict.py`` and ``segattn predict``): checkpoint + images -> masks.
+
+    segattn-predict --ckpt runs/x/best.ckpt --input plans/ --output masks/
+    segattn-predict --ckpt best.ckpt --input "scans/**/*.jpg" --output out/ --tta flip --save-probs --overlay
+    segattn-predict --ckpt best.ckpt --input list.txt --output out/ --devices 2 --batch-size 8
+
+Everything about the images' preprocessing (channels, normalisation, classes) comes from the checkpoint.
+Exit status: 0 when every image was written or already done, 1 when any image failed (see the manifest),
+2 for a usage error (bad checkpoint, no inputs, bad option).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .assemble import PROBS_FORMATS, OutputSpec
+from .tta import TTA_MODES
+
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="segattn-predict",
+        description="Predict masks for a folder, glob or list of images of any size with a segattn checkpoint.",
+    )
+    p.add_argument("--ckpt", type=Path, required=True, help="Lightning checkpoint written by `segattn fit`")
+    p.add_argument("--input", required=True, help="folder (recursive), glob such as 'scans/**/*.jpg', or list.txt")
+    p.add_argument("--output", type=Path, required=True, help="output folder; mirrors the input tree")
+    g = p.add_argument_group("sliding window")
+    g.add_argument("--tile", type=int, default=None, help="tile side in pixels (default: the training crop)")
+    g.add_argument("--overlap", type=float, default=0.25, help="fraction of a tile shared with its neighbour (0.25)")
+    g.add_argument("--sigma", type=float, default=0.125, help="Gaussian blending sigma, fraction of the tile (0.125)")
+    g.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass, across images (4)")
+    g.add_argument("--tta", choices=TTA_MODES, default="none", help="test-time augmentation: none, flip (4) or d4 (8)")
+    g.add_argument("--threshold", type=float, default=None, help="binary models: foreground above (default 0.5)")
+    o = p.add_argument_group("outputs")
+    o.add_argument("--save-probs", action="store_true", help="also write probability maps")
+    o.add_argument("--probs-format", choices=PROBS_FORMATS, default="png8", help="png8, png16 or npy (png8)")
+    o.add_argument("--overlay", action="store_true", help="also write <name>_overlay.jpg (mask over the image)")
+    o.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: skip them)")
+    o.add_argument("--gt", type=Path, default=None, help="folder of reference masks: also write a Dice report")
+    r = p.add_argument_group("hardware")
+    r.add_argument("--devices", type=int, default=1, help="processes / devices (DDP when > 1) (1)")
+    r.add_argument("--accelerator", default="auto", help="auto, cpu, gpu, mps ... (auto)")
+    r.add_argument("--precision", default="32-true", help="Lightning precision, e.g. bf16-mixed on GPUs (32-true)")
+    r.add_argument("--num-workers", type=int, default=0, help="DataLoader processes reading images (0)")
+    p.add_argument("--trust-checkpoint", action="store_true", help="allow full unpickling of a trusted checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def _check(p: argparse.ArgumentParser, ns: argparse.Namespace) -> None:
+    if ns.tile is not None and ns.tile < 1:
+        p.error(f"--tile must be >= 1, got {ns.tile}")
+    if not 0 <= ns.overlap < 1:
+        p.error(f"--overlap must be in [0, 1), got {ns.overlap}")
+    if ns.sigma <= 0:
+        p.error(f"--sigma must be > 0, got {ns.sigma}")
+    for name in ("batch_size", "devices"):
+        if getattr(ns, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(ns, name)}")
+    if ns.num_workers < 0:
+        p.error(f"--num-workers must be >= 0, got {ns.num_workers}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    _check(parser, ns)
+    from .checkpoint import load_checkpoint  # torch / Lightning imports only once the arguments are valid
+    from .engine import new_run_id, predict_folder
+    from .inputs import collect_inputs, output_paths
+
+    try:
+        net, cfg = load_checkpoint(ns.ckpt, trust=ns.trust_checkpoint)
+        images = collect_inputs(ns.input, exclude=ns.output)
+        spec = OutputSpec(
+            num_classes=cfg.num_classes,
+            threshold=cfg.threshold if ns.threshold is None else ns.threshold,
+            probs=ns.probs_format if ns.save_probs else None,
+            overlay=ns.overlay,
+            overwrite=ns.overwrite,
+        )
+        outputs = output_paths(images, ns.output, probs=spec.probs, num_prob_channels=spec.channels, overlay=ns.overlay)
+        if ns.gt is not None and not ns.gt.is_dir():
+            raise NotADirectoryError(f"--gt {ns.gt} is not a folder of reference masks")
+    except USER_ERRORS as err:
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
+    tile = ns.tile or cfg.tile
+    run = new_run_id()
+    result = predict_folder(
+        net, images, outputs, spec, cfg, output_dir=ns.output,
+        tile=tile, overlap=ns.overlap, sigma=ns.sigma, batch_size=ns.batch_size, tta=ns.tta, devices=ns.devices,
+        accelerator=ns.accelerator, precision=ns.precision, num_workers=ns.num_workers,
+        progress=not ns.no_progress, run=run,
+    )  # fmt: skip
+    if not result.is_global_zero:  # other DDP processes: rank 0 reports
+        return 1 if result.failed else 0
+    rate = (result.ok + result.failed) / result.seconds if result.seconds > 0 else 0.0
+    print(
+        f"{len(images)} images: {result.ok} written, {result.skipped} already done, {result.failed} failed "
+        f"in {result.seconds:.1f} s ({rate:.2f} img/s, tile {tile}); manifest {result.manifest}"
+        + (f" — FAILED: see rows with status=failed in {result.manifest}" if result.failed else "")
+    )
+    if ns.gt is not None:
+        from .scoring import score_predictions
+
+        try:
+            score_predictions(images, outputs, ns.gt, ns.output, cfg=cfg, run=run)
+        except USER_ERRORS as err:
+            print(f"{parser.prog}: error: scoring against {ns.gt} failed: {err}", file=sys.stderr)
+            return 1
+    return 1 if result.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
