@@ -135,7 +135,10 @@ class ReportCallback(L.Callback):
         if trainer.is_global_zero:  # refuse an existing report before spending time on the test set
             prepare_out_dir(self.out, reads={}, overwrite=self.overwrite)
         trainer.strategy.barrier()
-        self.num_classes = int(getattr(pl_module, "num_classes", 0) or trainer.datamodule.num_classes)
+        num_classes = getattr(pl_module, "num_classes", None) or getattr(trainer.datamodule, "num_classes", None)
+        if not num_classes:
+            raise ValueError("ReportCallback needs num_classes on the LightningModule or the DataModule")
+        self.num_classes = int(num_classes)
         self.rule: EmptyRule = self.empty or getattr(pl_module, "empty", "exclude")
         self.records: dict[int, tuple[str, np.ndarray, np.ndarray]] = {}
         self.keeper = ExampleKeeper(self.examples)
