@@ -1,0 +1,83 @@
+"""The benchmark scripts still run: each one with ``--quick`` (tiny shapes, one or two rounds) writes its JSON.
+
+This guards the scripts against rot (renamed APIs, a contract change), nothing else: it asserts the keys and
+types of what they write, never a timing or a ratio (speed is checked by running the scripts, see bench/README.md).
+The scripts are loaded from their files and their ``main(argv)`` is called in this process, which saves a
+Python + torch start-up per script.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+from types import ModuleType
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def load_script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_smoke_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_quick(name: str, tmp_path: Path, *extra: str) -> dict:
+    out = tmp_path / f"{name}.json"
+    returned = load_script(name).main(["--quick", "--device", "cpu", "--out", str(out), *extra])
+    written = json.loads(out.read_text())
+    assert written["benchmark"] == returned["benchmark"]
+    machine = written["machine"]
+    assert machine["torch_threads"] >= 1 and machine["versions"]["torch"]
+    return written
+
+
+def assert_number(value: object) -> None:
+    assert isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value), value
+
+
+def test_attention_quick(tmp_path: Path) -> None:
+    from segattn.attention import registered_attention_names
+
+    result = run_quick("attention", tmp_path)
+    names = {row["attention"] for row in result["rows"]}
+    assert names == set(registered_attention_names())  # every registered module is measured
+    for row in result["rows"]:
+        for key in ("params", "forward_flops", "forward_vs_conv", "train_vs_conv", "extra_peak_mib"):
+            assert_number(row[key])
+        assert row["forward_flops"] >= 0 and row["params"] >= 0
+
+
+def test_train_step_quick(tmp_path: Path) -> None:
+    result = run_quick("train_step", tmp_path)
+    rows = {row["variant"]: row for row in result["rows"]}
+    assert {"smp_unet", "none", "self_attention@2"} <= set(rows)
+    for row in rows.values():
+        for key in ("step_ms", "step_vs_smp_unet", "params_vs_smp_unet", "extra_peak_vs_smp_unet"):
+            assert_number(row[key])
+    assert rows["smp_unet"]["params_vs_smp_unet"] == 1.0
+
+
+def test_train_step_flags_quick(tmp_path: Path) -> None:
+    result = run_quick("train_step", tmp_path, "--compare-flags", "--no-compile")
+    settings = {row["setting"] for row in result["rows"]}
+    assert {"eager_fp32", "channels_last", "bf16_autocast"} <= settings
+    for row in result["rows"]:
+        assert_number(row["speedup_vs_eager_fp32"])
+
+
+def test_overhead_quick(tmp_path: Path) -> None:
+    result = run_quick("overhead", tmp_path)
+    for key in ("lightning_vs_plain_step", "lightning_step_s", "plain_step_s", "lightning_startup_s"):
+        assert_number(result[key])
+    assert isinstance(result["meets_target"], bool)
+
+
+def test_data_quick(tmp_path: Path) -> None:
+    result = run_quick("data", tmp_path)
+    assert {row["dataset"] for row in result["rows"]} == {"floorplans", "folder"}
+    for row in result["rows"]:
+        for key in ("loader_images_per_s", "step_demand_images_per_s", "supply_vs_demand", "fed_vs_in_memory"):
+            assert_number(row[key])
