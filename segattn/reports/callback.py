@@ -98,7 +98,7 @@ class ReportCallback(L.Callback):
         self.report_dir, self.overwrite, self.tolerance = report_dir, overwrite, tolerance
         self.empty, self.class_names, self.examples = empty, class_names, examples
         self.save_predictions, self.warmup_steps = save_predictions, warmup_steps
-        self.train_ms: list[float] = []  # per training batch, after warm-up
+        self.train_ms_total, self.train_timed = 0.0, 0  # training batches after warm-up: summed wall time, count
         self._train_seen = 0
         self._t0 = 0.0
 
@@ -115,13 +115,15 @@ class ReportCallback(L.Callback):
         _sync(pl_module.device)
         self._train_seen += 1
         if self._train_seen > self.warmup_steps:
-            self.train_ms.append(1000 * (time.perf_counter() - self._t0))
+            self.train_ms_total += 1000 * (time.perf_counter() - self._t0)
+            self.train_timed += 1
 
     def state_dict(self) -> dict[str, Any]:  # saved in checkpoints, restored by trainer.test(ckpt_path=...)
-        return {"train_ms": list(self.train_ms), "train_seen": self._train_seen}
+        return {"train_ms_total": self.train_ms_total, "train_timed": self.train_timed, "train_seen": self._train_seen}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.train_ms = list(state_dict.get("train_ms", []))
+        self.train_ms_total = float(state_dict.get("train_ms_total", 0.0))
+        self.train_timed = int(state_dict.get("train_timed", 0))
         self._train_seen = int(state_dict.get("train_seen", 0))
 
     # ---- test: scoring ------------------------------------------------------------------------------------------
@@ -232,9 +234,9 @@ class ReportCallback(L.Callback):
     def _run_info(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         n_params = sum(p.numel() for p in pl_module.parameters())
         info: dict[str, Any] = {"format": RUN_FORMAT, "params": n_params, **self.flops}
-        if self.train_ms:
-            info["train_step_ms"] = float(np.mean(self.train_ms))
-            info["train_steps_timed"] = len(self.train_ms)
+        if self.train_timed:
+            info["train_step_ms"] = self.train_ms_total / self.train_timed
+            info["train_steps_timed"] = self.train_timed
         else:
             info["train_step_ms"] = "n/a"
             info["train_step_note"] = "no training batch was timed by ReportCallback in this run or its checkpoint"
