@@ -36,7 +36,7 @@ from segattn.metrics import EMPTY_RULES, EmptyRule
 from segattn.reports.evaluate import image_key
 from segattn.reports.examples import ExampleKeeper, display_image, make_panels
 from segattn.reports.rows import ScoreTable, foreground_dice, score_pair
-from segattn.reports.writer import RUN_INFO, prepare_out_dir, write_report
+from segattn.reports.writer import RUN_INFO, prepare_out_dir, refuse_existing, write_report
 
 RUN_FORMAT = "segattn-run/1"
 
@@ -134,7 +134,10 @@ class ReportCallback(L.Callback):
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.out = self._out_dir(trainer).resolve()
-        if trainer.is_global_zero:  # refuse an existing report before spending time on the test set
+        # refuse an existing report before spending time on the test set; every process checks, so none is left
+        # waiting at the barrier when rank 0 refuses
+        refuse_existing(self.out, overwrite=self.overwrite)
+        if trainer.is_global_zero:
             prepare_out_dir(self.out, reads={}, overwrite=self.overwrite)
         trainer.strategy.barrier()
         num_classes = getattr(pl_module, "num_classes", None) or getattr(trainer.datamodule, "num_classes", None)

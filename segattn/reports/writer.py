@@ -45,16 +45,21 @@ def prepare_out_dir(
             )
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"report folder {out} exists and is not a folder")
-    existing = [m for m in markers if (out / m).exists()]
+    if refuse_existing(out, overwrite=overwrite, markers=markers):
+        _remove_previous(out, markers)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def refuse_existing(out: Path, *, overwrite: bool, markers: tuple[str, ...] = REPORT_MARKERS) -> list[str]:
+    """The report files already in ``out``; ``FileExistsError`` if there are any and not ``overwrite``."""
+    existing = [m for m in markers if (Path(out) / m).exists()]
     if existing and not overwrite:
         raise FileExistsError(
             f"{out} already holds a report ({', '.join(existing)}); pass --overwrite to replace "
             "it or choose another folder"
         )
-    if existing:
-        _remove_previous(out, markers)
-    (out / "figures").mkdir(parents=True, exist_ok=True)
-    return out
+    return existing
 
 
 def _remove_previous(out: Path, markers: tuple[str, ...]) -> None:
