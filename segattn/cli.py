@@ -1,0 +1,113 @@
+"""The ``segattn`` command: LightningCLI's ``fit`` / ``validate`` / ``test`` plus a few extra subcommands.
+
+    segattn fit --config configs/quickstart.yaml          # train; prints where the checkpoints and logs went
+    segattn fit --config configs/unet_cbam.yaml --print_config
+    segattn test --config configs/unet.yaml --ckpt_path runs/unet/.../checkpoints/last.ckpt
+    segattn floorplans --out data/plans --n 200           # write synthetic floor plans to disk
+
+``python train.py ...`` is the same command. Everything about a run comes from the YAML: the network
+(``model.net``, an :class:`~segattn.models.AttentionUnet` given as ``class_path`` + ``init_args``), the optimizer
+and schedule (``model.optimizer``, ``model.lr_scheduler``), the data (``data``) and the trainer (``trainer``, where
+accelerator / devices / precision live: nothing here assumes a CPU or a GPU). ``data.num_classes`` is linked to the
+model, so the number of output channels is never written twice.
+
+Types are the validation: an unknown attention name, option or encoder argument is rejected while the config is
+parsed (also under ``--print_config``), with a message naming the key and the value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities import rank_zero_only
+
+from segattn.data import SegDataModule
+from segattn.module import SegmentationModule, output_channels
+
+# Extra subcommands, dispatched before LightningCLI: name -> "module:function". The module is imported only when
+# its command runs; the function takes the remaining arguments (list[str]) and returns None or an exit status.
+# Anything not listed here goes to LightningCLI, which reports an unknown subcommand itself.
+COMMANDS: dict[str, str] = {
+    "floorplans": "segattn.cli:floorplans_main",
+    "evaluate": "segattn.reports.cli:evaluate_main",
+}
+
+
+class SegAttnCLI(LightningCLI):
+    """LightningCLI for :class:`SegmentationModule` + :class:`SegDataModule` with a best-``val/dice`` checkpoint."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.link_arguments("data.num_classes", "model.num_classes")
+        parser.link_arguments("data.num_classes", "model.net.init_args.classes", compute_fn=output_channels)
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": "val/dice",
+                "checkpoint.mode": "max",
+                "checkpoint.save_last": True,
+                "checkpoint.filename": "best-epoch{epoch:03d}-dice{val/dice:.4f}",
+                "checkpoint.auto_insert_metric_name": False,
+            }
+        )
+
+    def instantiate_classes(self) -> None:
+        # Constructors raise ValueError / FileNotFoundError for what a user wrote (a missing data folder, an option
+        # a module does not take): report it as a command-line error, not as a traceback.
+        try:
+            super().instantiate_classes()
+        except (ValueError, FileNotFoundError, NotADirectoryError) as err:
+            self._parser(self.subcommand).error(str(err))
+
+    @rank_zero_only
+    def after_fit(self) -> None:
+        ckpt = self.trainer.checkpoint_callback
+        if isinstance(ckpt, ModelCheckpoint) and ckpt.best_model_path:
+            score = ckpt.best_model_score
+            shown = f"{score.item():.4f}" if score is not None else "n/a"
+            print(f"best checkpoint ({ckpt.monitor} = {shown}): {ckpt.best_model_path}")
+        if isinstance(ckpt, ModelCheckpoint) and ckpt.last_model_path:
+            print(f"last checkpoint: {ckpt.last_model_path}")
+        print(f"logs and config: {self.trainer.log_dir}")
+
+
+def cli_main(args: list[str] | None = None) -> int | None:
+    """Run ``segattn`` with ``args`` (default: ``sys.argv[1:]``); returns an exit status for the extra commands."""
+    argv = sys.argv[1:] if args is None else list(args)
+    if argv and argv[0] in COMMANDS:
+        module_name, function_name = COMMANDS[argv[0]].split(":")
+        return getattr(importlib.import_module(module_name), function_name)(argv[1:])
+    SegAttnCLI(SegmentationModule, SegDataModule, args=args, auto_configure_optimizers=False)
+    return None
+
+
+def floorplans_main(argv: list[str] | None = None) -> int:
+    """``segattn floorplans --out DIR --n N --seed S``: write synthetic plans as ``DIR/images`` + ``DIR/masks``."""
+    from segattn.data.floorplans import write_floorplans
+
+    parser = argparse.ArgumentParser(
+        prog="segattn floorplans", description="Write synthetic floor plans (image + wall mask PNGs) to a folder."
+    )
+    parser.add_argument("--out", type=Path, required=True, help="output folder (images/ and masks/ are created)")
+    parser.add_argument("--n", type=int, default=100, help="number of plans (default 100)")
+    parser.add_argument("--seed", type=int, default=0, help="plan i uses the seed (seed, i) (default 0)")
+    parser.add_argument("--size", type=int, nargs="+", default=[512], help="side, or height width (default 512)")
+    parser.add_argument("--noise-level", "--noise_level", type=float, default=1.0, help="0 clean .. 2 bad scan")
+    ns = parser.parse_args(argv)
+    if len(ns.size) > 2:
+        parser.error(f"--size takes one or two numbers, got {ns.size}")
+    size = ns.size[0] if len(ns.size) == 1 else tuple(ns.size)
+    try:
+        stems = write_floorplans(ns.out, ns.n, seed=ns.seed, size=size, noise_level=ns.noise_level)
+    except (ValueError, FileExistsError) as err:
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
+    print(f"wrote {len(stems)} floor plans to {ns.out}/images and {ns.out}/masks")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli_main())
