@@ -37,7 +37,8 @@ the case as 1 / 0 instead (see :mod:`segattn.metrics`).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypedDict
 
 import lightning as L
 import torch
@@ -48,9 +49,31 @@ from torchmetrics.segmentation import DiceScore
 from segattn.losses import DiceCELoss
 from segattn.metrics import EmptyRule, PerImageCounts, summarize_counts
 from segattn.models import AttentionUnet
+from segattn.models.block import NormSpec
+from segattn.models.spec import AttentionSpec
+from segattn.models.unet import Interpolation
 from segattn.schedules import LRSchedulerFactory, WarmupCosineLR
 
 STAGES = ("val", "test")
+
+
+class AttentionUnetConfig(TypedDict, total=False):
+    """:class:`AttentionUnet`'s constructor arguments as a mapping, the form ``AttentionUnet.config`` returns.
+
+    Typed key by key so that jsonargparse validates a dict given for ``net`` as strictly as the ``class_path`` form
+    (with a bare ``dict`` in the union, a misspelt attention name would be accepted as "some dict").
+    ``tests/test_module.py`` keeps it equal to ``AttentionUnet.__init__``.
+    """
+
+    encoder_name: str
+    encoder_depth: int
+    encoder_weights: str | None
+    in_channels: int
+    classes: int
+    decoder_channels: Sequence[int]
+    decoder_use_norm: NormSpec
+    decoder_interpolation: Interpolation
+    attention: AttentionSpec | list[AttentionSpec]
 
 
 def output_channels(num_classes: int) -> int:
@@ -79,7 +102,7 @@ class SegmentationModule(L.LightningModule):
 
     def __init__(
         self,
-        net: AttentionUnet | dict,
+        net: AttentionUnet | AttentionUnetConfig,
         *,
         num_classes: int = 2,
         ignore_index: int = 255,
