@@ -177,18 +177,38 @@ def _add_openings(rng: np.random.Generator, walls: list[Wall], px_per_m: float) 
                     wall.openings.append(Opening("window", slot - win_w / 2, slot + win_w / 2, 1, True))
 
 
+def visible_wall_fraction(plan: Plan, height: int, width: int) -> float:
+    """Approximate share of the canvas covered by wall (solid spans clipped to the canvas)."""
+    area = 0.0
+    for wall in plan.walls:
+        for start, end in wall.solid_spans():
+            x0, y0, x1, y1 = wall.rect(start, end)
+            area += max(0.0, min(x1, width) - max(x0, 0)) * max(0.0, min(y1, height) - max(y0, 0))
+    return area / (height * width)
+
+
 def make_layout(rng: np.random.Generator, height: int, width: int) -> Plan:
-    """Random plan geometry on a (height, width) canvas; about 10% of plans overflow it (a close-up crop)."""
-    zoomed = rng.random() < 0.12
-    fill = rng.uniform(1.1, 1.8) if zoomed else rng.uniform(0.55, 0.88)
+    """Random plan geometry on a (height, width) canvas with at least 2% of it wall (re-drawn until so)."""
+    for _ in range(20):
+        plan = _make_layout(rng, height, width)
+        if visible_wall_fraction(plan, height, width) >= 0.02:
+            break
+    return plan
+
+
+def _make_layout(rng: np.random.Generator, height: int, width: int) -> Plan:
+    """Random plan geometry on a (height, width) canvas; a quarter of the plans overflow it (a close-up crop,
+    as a sliding window sees a large scan)."""
+    zoomed = rng.random() < 0.25
+    fill = rng.uniform(1.1, 2.4) if zoomed else rng.uniform(0.55, 0.88)
     aspect = float(np.exp(rng.uniform(np.log(0.6), np.log(1.65))))
     bw, bh = fill * width, fill * width * aspect
     if not zoomed:  # keep the whole building on the page
         shrink = min(1.0, 0.88 * height / bh)
         bw, bh = bw * shrink, bh * shrink
-    px_per_m = max(bw, bh) / rng.uniform(7.0, 18.0)
-    ext_t = max(2.5, px_per_m * rng.uniform(0.2, 0.4))
-    int_t = float(np.clip(px_per_m * rng.uniform(0.08, 0.17), 1.6, 0.75 * ext_t))
+    px_per_m = max(bw, bh) / rng.uniform(6.0, 16.0)
+    ext_t = max(3.0, px_per_m * rng.uniform(0.2, 0.4))
+    int_t = float(np.clip(px_per_m * rng.uniform(0.09, 0.18), 2.0, 0.75 * ext_t))
     if zoomed:
         x0, y0 = rng.uniform(*sorted((width - bw, 0.0))), rng.uniform(*sorted((height - bh, 0.0)))
     else:  # dimension lines usually go top and left, so leave a little more room there
