@@ -4,6 +4,7 @@
     segattn fit --config configs/unet_cbam.yaml --print_config
     segattn test --config configs/unet.yaml --ckpt_path runs/unet/.../checkpoints/last.ckpt
     segattn floorplans --out data/plans --n 200           # write synthetic floor plans to disk
+    segattn evaluate / compare / ablate ...               # Dice reports, see segattn.reports
 
 ``python train.py ...`` is the same command. Everything about a run comes from the YAML: the network
 (``model.net``, an :class:`~segattn.models.AttentionUnet` given as ``class_path`` + ``init_args``), the optimizer
@@ -13,21 +14,29 @@ model, so the number of output channels is never written twice.
 
 Types are the validation: an unknown attention name, option or encoder argument is rejected while the config is
 parsed (also under ``--print_config``), with a message naming the key and the value.
+
+``segattn test`` writes a Dice report (``ReportCallback``, options under ``--report.*``; default folder
+``<log dir>/report``). During ``fit`` the same callback only times the training steps, for the report's
+``run.json``; it writes nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import re
 import sys
 from pathlib import Path
 
+from jsonargparse import DefaultHelpFormatter
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
 
 from segattn.data import SegDataModule
 from segattn.module import SegmentationModule, output_channels
+from segattn.reports.callback import ReportCallback
 
 # Extra subcommands, dispatched before LightningCLI: name -> "module:function". The module is imported only when
 # its command runs; the function takes the remaining arguments (list[str]) and returns None or an exit status.
@@ -35,16 +44,20 @@ from segattn.module import SegmentationModule, output_channels
 COMMANDS: dict[str, str] = {
     "floorplans": "segattn.cli:floorplans_main",
     "evaluate": "segattn.reports.cli:evaluate_main",
+    "compare": "segattn.reports.cli:compare_main",
+    "ablate": "segattn.reports.cli:ablate_main",
 }
 
 
 class SegAttnCLI(LightningCLI):
-    """LightningCLI for :class:`SegmentationModule` + :class:`SegDataModule` with a best-``val/dice`` checkpoint."""
+    """LightningCLI for :class:`SegmentationModule` + :class:`SegDataModule`: a best-``val/dice`` checkpoint
+    (``--checkpoint.*``) and the test report (``--report.*``)."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.num_classes", "model.num_classes")
         parser.link_arguments("data.num_classes", "model.net.init_args.classes", compute_fn=output_channels)
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(ReportCallback, "report")
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val/dice",
@@ -63,6 +76,13 @@ class SegAttnCLI(LightningCLI):
         except (ValueError, FileNotFoundError, NotADirectoryError) as err:
             self._parser(self.subcommand).error(str(err))
 
+    def test(self, **kwargs) -> None:
+        """``trainer.test``; a report already in the report folder is a command-line error, not a traceback."""
+        try:
+            self.trainer.test(**kwargs)
+        except FileExistsError as err:  # raised by ReportCallback before any test batch runs
+            self._parser("test").error(f"{err} (here: --report.overwrite true, or another --report.report_dir)")
+
     @rank_zero_only
     def after_fit(self) -> None:
         ckpt = self.trainer.checkpoint_callback
@@ -75,13 +95,51 @@ class SegAttnCLI(LightningCLI):
         print(f"logs and config: {self.trainer.log_dir}")
 
 
+class _HelpFormatter(DefaultHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """jsonargparse's help, with the epilog (the extra commands) kept as written, one per line."""
+
+
+def _commands_epilog() -> str:
+    """One usage line per extra command: the first double-backquoted span of its function's docstring."""
+    lines = ["other commands (segattn COMMAND --help for their options):"]
+    for name, target in COMMANDS.items():
+        module_name, function_name = target.split(":")
+        doc = getattr(importlib.import_module(module_name), function_name).__doc__ or ""
+        usage = re.search(r"``(.+?)``", doc)
+        lines.append(f"  {usage.group(1) if usage else 'segattn ' + name}")
+    return "\n".join(lines)
+
+
+def lightning_cli(args: list[str] | None = None, **kwargs) -> SegAttnCLI:
+    """The ``fit`` / ``validate`` / ``test`` / ``predict`` part of ``segattn``; returns the CLI (model, trainer).
+
+    ``args=None`` reads ``sys.argv`` (LightningCLI warns when given both a list and command-line arguments).
+    """
+    argv = sys.argv[1:] if args is None else args
+    parser_kwargs: dict = {"description": "segattn: UNet segmentation with attention in the decoder."}
+    if argv[:1] in (["-h"], ["--help"]):  # the top-level help also lists the extra commands
+        parser_kwargs.update(epilog=_commands_epilog(), formatter_class=_HelpFormatter)
+    return SegAttnCLI(
+        SegmentationModule,
+        SegDataModule,
+        args=args,
+        auto_configure_optimizers=False,
+        parser_kwargs=parser_kwargs,
+        **kwargs,
+    )
+
+
 def cli_main(args: list[str] | None = None) -> int | None:
     """Run ``segattn`` with ``args`` (default: ``sys.argv[1:]``); returns an exit status for the extra commands."""
     argv = sys.argv[1:] if args is None else list(args)
     if argv and argv[0] in COMMANDS:
         module_name, function_name = COMMANDS[argv[0]].split(":")
         return getattr(importlib.import_module(module_name), function_name)(argv[1:])
-    SegAttnCLI(SegmentationModule, SegDataModule, args=args, auto_configure_optimizers=False)
+    if not argv:  # no command: the full help (extra commands included), with the status of a usage error
+        with contextlib.suppress(SystemExit):
+            lightning_cli(["--help"])
+        return 2
+    lightning_cli(args)
     return None
 
 
