@@ -20,6 +20,7 @@ preprocessing (read -> normalise -> tensor) from ``ckpt["datamodule_hyper_parame
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,7 +29,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader, Dataset
 
-from segattn.data.floorplans_dataset import EpochSampler, FloorplanDataset
+from segattn.data.floorplans_dataset import FloorplanDataset
 from segattn.data.folder import (
     DatasetError,
     FolderDataset,
@@ -41,9 +42,11 @@ from segattn.data.folder import (
 )
 from segattn.data.io import MaskEncoding, check_palette
 from segattn.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, pad_collate, resolve_normalization
+from segattn.data.samplers import epoch_sampler, eval_sampler, world_size
 from segattn.data.transforms import build_eval_transform, build_train_transform
 
 Split = Literal["train", "val", "test"]
+SPLIT_ORDER: tuple[Split, ...] = ("train", "val", "test")
 
 
 class SegDataModule(L.LightningDataModule):
@@ -211,13 +214,20 @@ class SegDataModule(L.LightningDataModule):
         ds = self.datasets[split]
         train = split == "train"
         batch_size = hp.batch_size if train else (hp.eval_batch_size or hp.batch_size)
-        sampler = EpochSampler(len(ds)) if train and hp.dataset == "floorplans" else None
+        trainer = self.trainer  # None until Lightning attaches the datamodule (then: one process)
+        if not train:
+            sampler = eval_sampler(ds, trainer, split)  # under DDP: every image on exactly one process
+        elif hp.dataset == "floorplans":
+            sampler = epoch_sampler(len(ds), trainer)  # keys epoch * n + i, sharded under DDP
+        else:
+            sampler = None  # shuffled; under DDP Lightning puts in a shuffling DistributedSampler
+        per_process = math.ceil(len(ds) / world_size(trainer))  # what one process iterates (DDP pads train)
         return DataLoader(
             ds,
             batch_size=batch_size,
             shuffle=train and sampler is None,
             sampler=sampler,
-            drop_last=train and len(ds) > batch_size,  # no batch of 1 for BatchNorm
+            drop_last=train and per_process > batch_size,  # no batch of 1 for BatchNorm, never no batch at all
             num_workers=hp.num_workers,
             persistent_workers=hp.num_workers > 0,
             pin_memory=torch.cuda.is_available() if hp.pin_memory is None else hp.pin_memory,
@@ -232,6 +242,3 @@ class SegDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test")
-
-
-SPLIT_ORDER: tuple[Split, ...] = ("train", "val", "test")
