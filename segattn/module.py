@@ -20,7 +20,7 @@ cropping prediction and mask back to the original size.
 - ``<stage>/dice_c{k}``: dataset-level Dice of class k (multi-class tasks only, k = 0..K-1);
 - ``<stage>/dice_torchmetrics``: torchmetrics' ``DiceScore`` (global aggregation, background excluded), an
   independent computation of ``<stage>/dice`` (it does not de-duplicate DDP padding);
-- ``<stage>/loss``.
+- ``<stage>/loss``: the loss averaged over batches, weighted by batch size (a ``MeanMetric``, exact under DDP).
 
 The values are computed from state already gathered from every process, so they are logged as they are; a Dice is
 never averaged across processes with ``sync_dist=True`` (a mean of per-process Dice is not the dataset's Dice).
@@ -44,6 +44,7 @@ import lightning as L
 import torch
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
+from torchmetrics.aggregation import MeanMetric
 from torchmetrics.segmentation import DiceScore
 
 from segattn.losses import DiceCELoss
@@ -141,6 +142,7 @@ class SegmentationModule(L.LightningModule):
         self.lr_scheduler_factory = lr_scheduler
         self.loss = DiceCELoss(num_classes, dice_weight=dice_weight, ce_weight=ce_weight, ignore_index=ignore_index)
         self.counts = torch.nn.ModuleDict({s: PerImageCounts(num_classes, ignore_index=ignore_index) for s in STAGES})
+        self.eval_loss = torch.nn.ModuleDict({s: MeanMetric(nan_strategy="warn") for s in STAGES})
         self.dice_torchmetrics = torch.nn.ModuleDict(
             {
                 s: DiceScore(
@@ -173,8 +175,11 @@ class SegmentationModule(L.LightningModule):
         if stage == "train":
             self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=batch_size)
             return loss, logits
-        # a mean of per-batch losses, not a Dice: averaging across processes is right here
-        self.log(f"{stage}/loss", loss, on_epoch=True, sync_dist=True, batch_size=batch_size)
+        # a mean of per-batch losses, weighted by batch size; a metric object, not sync_dist=True: Lightning's
+        # sync_dist mean floors its integer batch-size total when processes saw different numbers of images
+        # (Lightning-AI/pytorch-lightning#21838), which every-image-once DDP evaluation does
+        self.eval_loss[stage].update(loss.detach(), batch_size)
+        self.log(f"{stage}/loss", self.eval_loss[stage], on_step=False, on_epoch=True, batch_size=batch_size)
         pred = self.predict_classes(logits)  # (B, H, W)
         target = self._ignore_padding(batch["mask"], batch.get("orig_size"))  # (B, H, W)
         self.counts[stage].update(pred, target, batch["index"])
