@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import inspect
+import typing
 from pathlib import Path
 
 import lightning as L
@@ -14,7 +16,7 @@ from torch.utils.hooks import RemovableHandle
 
 from segattn.metrics import confusion_counts, dice_from_counts
 from segattn.models import AttentionUnet
-from segattn.module import SegmentationModule, output_channels
+from segattn.module import AttentionUnetConfig, SegmentationModule, output_channels
 
 # validation_step / test_step are called here without a Trainer: their self.log calls are no-ops
 pytestmark = pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")
@@ -185,3 +187,12 @@ def test_checkpoint_round_trip_from_python(tmp_path: Path) -> None:
     module.eval(), loaded.eval()
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), module(x))
+
+
+def test_attention_unet_config_matches_the_constructor() -> None:
+    # the dict form of `net` is validated from AttentionUnetConfig: a key or type missing there would accept typos
+    params = list(inspect.signature(AttentionUnet.__init__).parameters)[1:]  # drop self
+    assert list(AttentionUnetConfig.__annotations__) == params
+    hints = typing.get_type_hints(AttentionUnet.__init__)
+    hints.pop("return")
+    assert typing.get_type_hints(AttentionUnetConfig) == hints

@@ -1,0 +1,182 @@
+"""The ``segattn`` command: every config parses, typos fail at parse time, a one-batch fit + test, extra commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from segattn.attention import ATTENTION_NAMES
+from segattn.cli import COMMANDS, SegAttnCLI, cli_main, lightning_cli
+from segattn.models import AttentionUnet
+from segattn.module import SegmentationModule
+from segattn.reports.writer import RUN_INFO, SUMMARY
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+VARIANTS = sorted((REPO / "configs").glob("unet_*.yaml"))
+
+# One batch of 64x64 synthetic plans through timm's resnet18 cut to 3 stages (as tests/ddp/helpers.py BASE).
+TINY = """\
+seed_everything: 0
+trainer:
+  max_epochs: 1
+  limit_train_batches: 1
+  limit_val_batches: 1
+  num_sanity_val_steps: 0
+  logger: false
+  enable_progress_bar: false
+  enable_model_summary: false
+model:
+  net:
+    class_path: segattn.models.AttentionUnet
+    init_args: {encoder_name: tu-resnet18, encoder_depth: 3, decoder_channels: [16, 8, 8], attention: [se, null, cbam]}
+  optimizer: {class_path: torch.optim.AdamW, init_args: {lr: 0.01}}
+data: {dataset: floorplans, image_size: 64, crop_size: 64, batch_size: 2, train_samples: 2, val_samples: 2,
+       test_samples: 2}
+"""
+
+
+@pytest.fixture()
+def tiny(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    return path
+
+
+def exit_code(args: list[str]) -> int | str | None:
+    with pytest.raises(SystemExit) as exc:
+        cli_main(args)
+    return exc.value.code
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[c.name for c in CONFIGS])
+def test_config_parses_and_its_printed_config_reparses(config: Path, tmp_path: Path, capsys) -> None:
+    assert exit_code(["fit", "--config", str(config), "--print_config"]) == 0
+    printed = capsys.readouterr().out
+    parsed = yaml.safe_load(printed)
+    assert "report" in parsed and "checkpoint" in parsed  # the callbacks are wired, not only in the tests
+    with torch.device("meta"):  # the attention spec is valid for this network (list length, options); no weights
+        AttentionUnet(**parsed["model"]["net"]["init_args"])
+
+    again = tmp_path / "printed.yaml"
+    again.write_text(printed)
+    assert exit_code(["fit", "--config", str(again), "--print_config"]) == 0
+    assert capsys.readouterr().out == printed
+
+
+def _without_variant_keys(config: dict) -> tuple[dict, object, object]:
+    attention = config["model"]["net"]["init_args"].pop("attention")
+    root = config["trainer"].pop("default_root_dir", None)
+    return config, attention, root
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=[v.stem for v in VARIANTS])
+def test_variant_differs_from_unet_only_in_attention(variant: Path) -> None:
+    base, base_attention, _ = _without_variant_keys(yaml.safe_load((REPO / "configs/unet.yaml").read_text()))
+    config, attention, root = _without_variant_keys(yaml.safe_load(variant.read_text()))
+    name = variant.stem.removeprefix("unet_")
+    assert base_attention is None and name in ATTENTION_NAMES
+    assert config == base
+    assert attention == name or (isinstance(attention, list) and set(attention) == {name, None})
+    assert root in (None, f"runs/{variant.stem}")
+
+
+def test_attention_variants_are_the_documented_set() -> None:
+    assert {v.stem.removeprefix("unet_") for v in VARIANTS} == {"se", "eca", "cbam", "scse", "self_attention", "psa"}
+
+
+@pytest.mark.parametrize(
+    "value", ["sqeeze", "[null, null, sqeeze, se, se]", "{name: sqeeze}"], ids=["name", "per-stage", "mapping"]
+)
+def test_bad_attention_name_exits_at_parse_time(value: str, capsys, monkeypatch) -> None:
+    def build(self) -> None:
+        raise AssertionError("classes were instantiated: the bad name was not rejected while parsing")
+
+    monkeypatch.setattr(SegAttnCLI, "instantiate_classes", build)
+    code = exit_code(["fit", "--config", str(REPO / "configs/unet.yaml"), "--model.net.init_args.attention", value])
+    assert code not in (0, None)
+    err = capsys.readouterr().err
+    assert "sqeeze" in err and "attention" in err
+
+
+def test_one_batch_fit_checkpoint_round_trip_and_test_report(tiny: Path, tmp_path: Path) -> None:
+    # a report already in the report folder must not stop a fit (the callback only times steps during fit)
+    old_report = tmp_path / "old_report"
+    old_report.mkdir()
+    (old_report / SUMMARY).write_text("{}")
+    root = tmp_path / "run"
+    cli = lightning_cli(["fit", "--config", str(tiny), "--trainer.default_root_dir", str(root),
+                         "--report.report_dir", str(old_report), "--report.warmup_steps", "0"])  # fmt: skip
+    assert (old_report / SUMMARY).read_text() == "{}" and sorted(p.name for p in old_report.iterdir()) == [SUMMARY]
+    best = Path(cli.trainer.checkpoint_callback.best_model_path)
+    assert best.is_file() and best.parent == root / "checkpoints" and (root / "checkpoints" / "last.ckpt").is_file()
+
+    loaded = SegmentationModule.load_from_checkpoint(best)  # no arguments: the CLI saved what rebuilds it
+    assert loaded.net.config == cli.model.net.config
+    x = torch.randn(2, 3, 48, 40)
+    loaded.eval(), cli.model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), cli.model(x))
+
+    report = tmp_path / "report"
+    cli_main(["test", "--config", str(tiny), "--trainer.default_root_dir", str(tmp_path / "test"),
+              "--ckpt_path", str(best), "--report.report_dir", str(report)])  # fmt: skip
+    assert (report / SUMMARY).is_file() and (report / "per_image.csv").is_file()
+    run = json.loads((report / RUN_INFO).read_text())
+    # the training step was timed during fit and carried to test in the checkpoint
+    assert run["train_steps_timed"] == 1 and run["train_step_ms"] > 0
+
+
+def test_test_refuses_an_existing_report_with_a_usage_error(tiny: Path, tmp_path: Path, capsys) -> None:
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / SUMMARY).write_text("{}")
+    code = exit_code(["test", "--config", str(tiny), "--trainer.default_root_dir", str(tmp_path / "test"),
+                      "--report.report_dir", str(report)])  # fmt: skip
+    assert code == 2
+    assert "already holds a report" in capsys.readouterr().err
+    assert (report / SUMMARY).read_text() == "{}"
+
+
+def test_train_py_is_the_same_cli() -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run(
+        [sys.executable, "train.py", "--help"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "{fit,validate,test,predict}" in proc.stdout
+    assert all(f"segattn {name}" in proc.stdout for name in COMMANDS)
+
+
+def test_top_level_help_lists_the_extra_commands(capsys) -> None:
+    assert exit_code(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "fit" in out and all(f"segattn {name}" in out for name in COMMANDS)
+    assert cli_main([]) == 2  # no command: the same help, as a usage error
+    assert capsys.readouterr().out == out
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_extra_command_is_reachable(command: str, capsys) -> None:
+    assert set(COMMANDS) >= {"floorplans", "evaluate", "compare", "ablate"}
+    assert exit_code([command, "--help"]) == 0
+    assert f"segattn {command}" in capsys.readouterr().out
+
+
+def test_floorplans_writes_pairs_and_refuses_to_overwrite(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "plans"
+    assert cli_main(["floorplans", "--out", str(out), "--n", "3", "--size", "64"]) == 0
+    images, masks = sorted((out / "images").iterdir()), sorted((out / "masks").iterdir())
+    assert len(images) == len(masks) == 3 and [p.stem for p in images] == [p.stem for p in masks]
+    before = {p: p.read_bytes() for p in images + masks}
+    capsys.readouterr()
+    assert exit_code(["floorplans", "--out", str(out), "--n", "3", "--size", "64", "--seed", "1"]) == 2
+    assert "refusing to overwrite" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in images + masks} == before
