@@ -92,7 +92,8 @@ class SegAttnCLI(LightningCLI):
             print(f"best checkpoint ({ckpt.monitor} = {shown}): {ckpt.best_model_path}")
         if isinstance(ckpt, ModelCheckpoint) and ckpt.last_model_path:
             print(f"last checkpoint: {ckpt.last_model_path}")
-        print(f"logs and config: {self.trainer.log_dir}")
+        if self.trainer.log_dir is not None:  # None under fast_dev_run: nothing was logged
+            print(f"logs and config: {self.trainer.log_dir}")
 
 
 class _HelpFormatter(DefaultHelpFormatter, argparse.RawDescriptionHelpFormatter):
