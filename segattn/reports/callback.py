@@ -11,7 +11,8 @@ PNG, so ``segattn evaluate --pred <report_dir>/predictions --gt <masks>`` reprod
 - ``flops``: ``torch.utils.flop_counter.FlopCounterMode`` over one forward pass of the first test image at its
   padded size (a multiply-add counts 2);
 - ``train_step_ms``: mean wall time of a training batch (forward, backward, optimizer step) measured by this
-  callback during ``fit`` after the first ``warmup_steps`` batches; carried to ``test`` in the checkpoint;
+  callback during ``fit`` over ``timed_steps`` batches after the first ``warmup_steps``; carried to ``test`` in
+  the checkpoint;
 - ``inference_ms_per_image``: wall time of the model's forward passes over the test set (after the first batch)
   divided by the number of images; post-processing and metric updates are not included.
 
@@ -78,6 +79,7 @@ class ReportCallback(L.Callback):
         examples: best and worst images drawn in the report.
         save_predictions: write the predicted masks under ``<report_dir>/predictions``.
         warmup_steps: training batches left out of ``train_step_ms`` (first-call overheads).
+        timed_steps: training batches timed after the warm-up (only these synchronise a GPU to read the clock).
     """
 
     def __init__(
@@ -91,13 +93,14 @@ class ReportCallback(L.Callback):
         examples: int = 3,
         save_predictions: bool = True,
         warmup_steps: int = 3,
+        timed_steps: int = 50,
     ) -> None:
         super().__init__()
         if empty is not None and empty not in EMPTY_RULES:
             raise ValueError(f"unknown empty-mask rule {empty!r}; choose from {list(EMPTY_RULES)}")
         self.report_dir, self.overwrite, self.tolerance = report_dir, overwrite, tolerance
         self.empty, self.class_names, self.examples = empty, class_names, examples
-        self.save_predictions, self.warmup_steps = save_predictions, warmup_steps
+        self.save_predictions, self.warmup_steps, self.timed_steps = save_predictions, warmup_steps, timed_steps
         self.train_ms_total, self.train_timed = 0.0, 0  # training batches after warm-up: summed wall time, count
         self._train_seen = 0
         self._t0 = 0.0
@@ -106,17 +109,22 @@ class ReportCallback(L.Callback):
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
     ) -> None:
-        _sync(pl_module.device)
-        self._t0 = time.perf_counter()
+        if self._timing():
+            _sync(pl_module.device)
+            self._t0 = time.perf_counter()
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        _sync(pl_module.device)
-        self._train_seen += 1
-        if self._train_seen > self.warmup_steps:
+        if self._timing():
+            _sync(pl_module.device)
             self.train_ms_total += 1000 * (time.perf_counter() - self._t0)
             self.train_timed += 1
+        self._train_seen += 1
+
+    def _timing(self) -> bool:
+        # Only a window of batches is timed: the synchronisation a GPU needs for wall time would slow every step.
+        return self.warmup_steps <= self._train_seen < self.warmup_steps + self.timed_steps
 
     def state_dict(self) -> dict[str, Any]:  # saved in checkpoints, restored by trainer.test(ckpt_path=...)
         return {"train_ms_total": self.train_ms_total, "train_timed": self.train_timed, "train_seen": self._train_seen}

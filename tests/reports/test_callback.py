@@ -78,6 +78,11 @@ def test_refuses_existing_report_and_carries_train_time_in_the_checkpoint(tmp_pa
     summary = json.loads((tmp_path / "r1" / "summary.json").read_text())
     assert summary["source"]["checkpoint"] == ckpt
 
+    # only the window of timed_steps batches after warm-up is timed (and synchronised on a GPU)
+    windowed = ReportCallback(str(tmp_path / "r2"), warmup_steps=1, timed_steps=2)
+    _trainer(tmp_path, windowed, max_steps=4).fit(tiny_module(), FolderData(data_root))
+    assert windowed.train_timed == 2 and windowed.train_ms_total > 0
+
     with pytest.raises(FileExistsError, match="--overwrite"):
         _trainer(tmp_path, ReportCallback(str(tmp_path / "r1"))).test(tiny_module(), FolderData(data_root))
     _trainer(tmp_path, ReportCallback(str(tmp_path / "r1"), overwrite=True)).test(tiny_module(), FolderData(data_root))
