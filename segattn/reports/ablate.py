@@ -11,10 +11,12 @@ For every attention ``X`` and seed ``S`` (one config; only the attention and the
     segattn compare OUT/X1 OUT/X2 ... --baseline OUT/<first attention> --out OUT/compare
 
 The data split comes from the config (``data.split_seed`` / ``data.seed``), so it is the same for every run;
-``seed_everything`` changes initialisation and augmentation only. Runs already done are skipped (a report
-exists: skip both; a finished fit: skip fit), so an interrupted ablation resumes; a report folder left incomplete
-by an interrupted test is replaced (``--report.overwrite``: OUT belongs to the ablation). ``dry_run`` prints the
-commands instead, for separate jobs. ``OUT/ablation.json`` records the commands.
+``seed_everything`` changes initialisation and augmentation only. With ``stages`` (``--stages 0,1``) each attention
+is placed on those decoder stages only (deepest first, the others ``null``), e.g. self-attention on the two deepest
+stages as ``configs/unet_self_attention.yaml`` does; without it an attention name applies to every stage.
+Runs already done are skipped (a report exists: skip both; a finished fit: skip fit), so an interrupted ablation
+resumes; a report folder left incomplete by an interrupted test is replaced (``--report.overwrite``: OUT belongs to
+the ablation). ``dry_run`` prints the commands instead, for separate jobs. ``OUT/ablation.json`` records the commands.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 from segattn.attention.registry import ATTENTION_NAMES
 from segattn.reports.compare import compare_runs
@@ -79,15 +83,47 @@ def parse_attention(text: str) -> list[str]:
     return names
 
 
-def plan(config: Path, attention: list[str], seeds: list[int], out: Path, extra: list[str]) -> list[Job]:
+def parse_stages(text: str | None) -> list[int] | None:
+    """``"0,1"`` -> ``[0, 1]`` (decoder stages, deepest first); ``None`` / ``""`` -> ``None`` (every stage)."""
+    if not text:
+        return None
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"--stages takes decoder stage indices, deepest first (0,1), got {text!r}") from None
+    if not values or len(set(values)) != len(values) or min(values) < 0:
+        raise ValueError(f"--stages takes distinct stage indices >= 0, got {text!r}")
+    return sorted(values)
+
+
+def config_depth(config: Path) -> int:
+    """The decoder stage count of a training config: ``model.net`` ``encoder_depth`` (AttentionUnet's default 5)."""
+    net = (yaml.safe_load(Path(config).read_text()) or {}).get("model", {}).get("net", {}) or {}
+    return int((net.get("init_args", net) or {}).get("encoder_depth", 5))
+
+
+def attention_value(name: str, stages: list[int] | None, depth: int) -> str:
+    """The ``--model.net.attention`` value of one variant: the name, or a per-stage list with it on ``stages``."""
+    if stages is None or name == "none":
+        return name
+    if max(stages) >= depth:
+        raise ValueError(f"--stages {stages} asks for stage {max(stages)} but the config has {depth} (0..{depth - 1})")
+    return "[" + ", ".join(name if i in stages else "null" for i in range(depth)) + "]"
+
+
+def plan(
+    config: Path, attention: list[str], seeds: list[int], out: Path, extra: list[str], stages: list[int] | None = None
+) -> list[Job]:
     """The fit and test argument lists of every (attention, seed), in run order."""
     if not Path(config).is_file():
         raise FileNotFoundError(f"config {config} does not exist")
+    depth = config_depth(config) if stages is not None else 0
     jobs = []
     for name in attention:
+        value = attention_value(name, stages, depth)
         for seed in seeds:
             folder = Path(out) / name / f"seed{seed}"
-            common = ["--config", str(config), *extra, "--model.net.attention", name, "--seed_everything", str(seed)]
+            common = ["--config", str(config), *extra, "--model.net.attention", value, "--seed_everything", str(seed)]
             root = ["--trainer.default_root_dir", str(folder)]
             ckpt = ["--checkpoint.dirpath", str(folder / "checkpoints"), "--checkpoint.filename", "best",
                     "--checkpoint.save_top_k", "1"]  # fmt: skip
@@ -112,12 +148,13 @@ def ablate(
     out: Path,
     *,
     extra: list[str] | None = None,
+    stages: list[int] | None = None,
     dry_run: bool = False,
     run: Callable[[list[str]], object] | None = None,
     echo: Callable[[str], None] = print,
 ) -> list[Job]:
     """Run (or with ``dry_run`` print) the ablation; ``run`` executes one ``segattn`` argument list."""
-    jobs = plan(config, attention, seeds, out, list(extra or []))
+    jobs = plan(config, attention, seeds, out, list(extra or []), stages)
     final = compare_args(out, attention)
     if dry_run:
         for job in jobs:

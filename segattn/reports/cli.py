@@ -123,6 +123,7 @@ def ablate_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", type=Path, required=True, help="the training config (YAML) shared by every run")
     p.add_argument("--attention", required=True, help="comma-separated variants, baseline first: none,se,cbam")
+    p.add_argument("--stages", default=None, help="decoder stages (deepest first) with the attention: 0,1; default all")
     p.add_argument("--seeds", default="3", help="a count (3 -> seeds 0,1,2) or a list (0,5,7); default 3")
     p.add_argument("--out", type=Path, required=True, help="ablation folder: OUT/<attention>/seed<S>, OUT/compare")
     p.add_argument(*_opt("dry_run"), action="store_true", help="print the commands instead of running them")
@@ -130,10 +131,10 @@ def ablate_parser() -> argparse.ArgumentParser:
 
 
 def _ablate(args: argparse.Namespace, extra: list[str]) -> None:
-    from segattn.reports.ablate import ablate, parse_attention, parse_seeds
+    from segattn.reports.ablate import ablate, parse_attention, parse_seeds, parse_stages
 
     ablate(args.config, parse_attention(args.attention), parse_seeds(args.seeds), args.out, extra=extra,
-           dry_run=args.dry_run)  # fmt: skip
+           stages=parse_stages(args.stages), dry_run=args.dry_run)  # fmt: skip
 
 
 def ablate_main(argv: list[str] | None = None) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from segattn.reports.ablate import ablate, parse_attention, parse_seeds
 from segattn.reports.cli import ablate_main
@@ -84,6 +85,26 @@ def test_dry_run_prints_commands_that_the_training_cli_accepts(config, tmp_path,
             wired_cli([*cmd[1:], "--print_config"])
         assert exc.value.code == 0
     assert "attention: none" in capsys.readouterr().out
+
+
+def test_stages_put_the_attention_on_those_stages_only(config, tmp_path, capsys, wired_cli) -> None:
+    out = tmp_path / "abl"
+    ablate_main(["--config", str(config), "--attention", "none,self_attention", "--stages", "0,1", "--seeds", "1",
+                 "--out", str(out), "--dry-run"])  # fmt: skip
+    cmds = [shlex.split(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert "--model.net.attention none " in " ".join(cmds[0])  # the baseline stays without attention
+    fit = cmds[2]
+    assert fit[fit.index("--model.net.attention") + 1] == "[self_attention, self_attention, null]"  # depth 3
+    assert fit[fit.index("--trainer.default_root_dir") + 1] == f"{out}/self_attention/seed0"
+    with pytest.raises(SystemExit) as exc:
+        wired_cli([*fit[1:], "--print_config"])
+    assert exc.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["model"]["net"]["init_args"]["attention"] == ["self_attention", "self_attention", None]
+    with pytest.raises(SystemExit):  # stage 3 does not exist at encoder_depth 3: a usage error, nothing run
+        ablate_main(["--config", str(config), "--attention", "none,se", "--stages", "3", "--out", str(out),
+                     "--dry-run"])  # fmt: skip
+    assert "stage 3" in capsys.readouterr().err
 
 
 def _fake_report(folder: Path, seed: int, overwrite: bool) -> None:
