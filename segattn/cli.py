@@ -46,12 +46,19 @@ COMMANDS: dict[str, str] = {
     "evaluate": "segattn.reports.cli:evaluate_main",
     "compare": "segattn.reports.cli:compare_main",
     "ablate": "segattn.reports.cli:ablate_main",
+    # LightningCLI's own predict would need a predict_dataloader; ours tiles images of any size from a checkpoint
+    "predict": "segattn.cli:predict_main",
 }
 
 
 class SegAttnCLI(LightningCLI):
     """LightningCLI for :class:`SegmentationModule` + :class:`SegDataModule`: a best-``val/dice`` checkpoint
     (``--checkpoint.*``) and the test report (``--report.*``)."""
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        """fit / validate / test; ``segattn predict`` is the tiling prediction command (see ``COMMANDS``)."""
+        return {name: skip for name, skip in LightningCLI.subcommands().items() if name != "predict"}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.num_classes", "model.num_classes")
@@ -112,7 +119,7 @@ def _commands_epilog() -> str:
 
 
 def lightning_cli(args: list[str] | None = None, **kwargs) -> SegAttnCLI:
-    """The ``fit`` / ``validate`` / ``test`` / ``predict`` part of ``segattn``; returns the CLI (model, trainer).
+    """The ``fit`` / ``validate`` / ``test`` part of ``segattn``; returns the CLI (model, trainer).
 
     ``args=None`` reads ``sys.argv`` (LightningCLI warns when given both a list and command-line arguments).
     """
@@ -142,6 +149,13 @@ def cli_main(args: list[str] | None = None) -> int | None:
         return 2
     lightning_cli(args)
     return None
+
+
+def predict_main(argv: list[str] | None = None) -> int:
+    """``segattn predict --ckpt CKPT --input IMAGES --output DIR``: the same command as ``segattn-predict``."""
+    from segattn.predict.cli import main
+
+    return main(argv, prog="segattn predict")
 
 
 def floorplans_main(argv: list[str] | None = None) -> int:

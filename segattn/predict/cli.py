@@ -21,9 +21,9 @@ from .tta import TTA_MODES
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "segattn-predict") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="segattn-predict",
+        prog=prog,
         description="Predict masks for a folder, glob or list of images of any size with a segattn checkpoint.",
     )
     p.add_argument("--ckpt", type=Path, required=True, help="Lightning checkpoint written by `segattn fit`")
@@ -66,9 +66,9 @@ def _check(p: argparse.ArgumentParser, ns: argparse.Namespace) -> None:
         p.error(f"--num-workers must be >= 0, got {ns.num_workers}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, prog: str = "segattn-predict") -> int:
     """Run the command with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
-    parser = build_parser()
+    parser = build_parser(prog)
     ns = parser.parse_args(argv)
     _check(parser, ns)
     from .checkpoint import load_checkpoint  # torch / Lightning imports only once the arguments are valid
