@@ -68,7 +68,9 @@ def _outline(ink: np.ndarray, layer: np.ndarray, lw: int) -> None:
 
 def draw_walls(plan: Plan, shape: tuple[int, int], rng: np.random.Generator, lw: int) -> tuple[np.ndarray, np.ndarray]:
     """Render every wall; returns (ink (H, W) uint8, wall layer (H, W) uint8 whose >= 128 pixels are wall)."""
-    layers = {style: np.zeros(shape, np.uint8) for style in {w.style for w in plan.walls}}
+    # styles in order of first use, not a set: set order follows PYTHONHASHSEED, and the styles below draw from rng,
+    # so a set made the same seed give different plans in different processes (DDP ranks, a resumed job)
+    layers = {style: np.zeros(shape, np.uint8) for style in dict.fromkeys(w.style for w in plan.walls)}
     for wall in plan.walls:
         for start, end in wall.solid_spans():
             fill_rect(layers[wall.style], wall.rect(start, end))
