@@ -7,7 +7,8 @@
 - ``peak_memory_bytes``: extra peak tensor memory of one call, on CUDA from the caching allocator's statistics,
   on CPU from the allocations and frees the CPU allocator reports to ``torch.profiler`` (``profile_memory``),
   replayed in time order. ``rss_peak_bytes`` / ``run_isolated``: the operating system's view instead (resident
-  set high-water mark, Linux), measured in a fresh subprocess.
+  set high-water mark, Linux), measured in a fresh subprocess; ``proc_status_bytes``: one such figure as it is
+  (e.g. the absolute high-water mark ``VmHWM``, not only the part above the start).
 - ``write_json`` / ``RESULTS_DIR``: results go to ``bench/results/<name>.json``.
 """
 
@@ -185,6 +186,12 @@ def rss_peak_bytes(fn: Callable[[], object]) -> int:
     before = _proc_status_bytes("VmRSS")
     fn()
     return max(0, _proc_status_bytes("VmHWM") - before)
+
+
+def proc_status_bytes(field: str) -> int:
+    """A memory figure of this process from ``/proc/self/status`` in bytes, e.g. ``"VmRSS"`` or ``"VmHWM"``
+    (the resident-set high-water mark since start or since the last reset by ``rss_peak_bytes``; Linux only)."""
+    return _proc_status_bytes(field)
 
 
 def _proc_status_bytes(field: str) -> int:
