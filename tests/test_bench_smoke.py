@@ -81,3 +81,16 @@ def test_data_quick(tmp_path: Path) -> None:
     for row in result["rows"]:
         for key in ("loader_images_per_s", "step_demand_images_per_s", "supply_vs_demand", "fed_vs_in_memory"):
             assert_number(row[key])
+
+
+def test_predict_quick(tmp_path: Path) -> None:
+    result = run_quick("predict", tmp_path)
+    speed = result["throughput"]
+    for key in ("forward_vs_command", "command_s", "forward_s", "instrumented_forward_share"):
+        assert_number(speed[key])
+    assert speed["tiles"] >= 1 and isinstance(speed["meets_target"], bool)
+    assert set(speed["instrumented_run_s"]) == {"load_checkpoint", "stream", "forward", "writer", "other", "total"}
+    (row,) = result["memory"]  # --quick: one size, measured in this process
+    assert row["isolated"] is False
+    for key in ("rss_peak_bytes", "rss_extra_bytes", "seconds"):
+        assert_number(row[key])
