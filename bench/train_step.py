@@ -18,8 +18,9 @@ first call of a compiled model (compilation) is reported separately.
 
 Also per variant: parameters, forward FLOPs (``FlopCounterMode``: matmul/conv/SDPA only) and the extra peak
 memory of one step above the parameters and optimizer state (the last step's gradients freed first; CUDA:
-``max_memory_allocated``; CPU: the allocator's events in ``torch.profiler``), as ratios to the smp Unet. ``--profile NAME ...`` prints the top ops by self time
-for those variants and the smp Unet (``torch.profiler``) and stores them in the JSON.
+``max_memory_allocated``; CPU: the allocator's events in ``torch.profiler``), as ratios to the smp Unet.
+``--profile NAME ...`` prints the top ops by self time for those variants and the smp Unet (``torch.profiler``)
+and stores them in the JSON.
 
 Run: ``python bench/train_step.py`` -> ``bench/results/train_step.json``;
 ``python bench/train_step.py --compare-flags`` -> ``bench/results/train_step_flags.json``.

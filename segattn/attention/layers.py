@@ -52,9 +52,7 @@ def check_channels(channels: int, *, owner: str, name: str = "channels") -> int:
 def check_kernel_size(kernel_size: int, *, owner: str, name: str = "kernel_size") -> int:
     """An odd int >= 1, so ``padding = kernel_size // 2`` keeps the size."""
     if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
-        raise ValueError(
-            f"{owner}: {name} must be an odd int >= 1 (so padding k // 2 keeps H, W), got {kernel_size!r}"
-        )
+        raise ValueError(f"{owner}: {name} must be an odd int >= 1 (so padding k // 2 keeps H, W), got {kernel_size!r}")
     return kernel_size
 
 
