@@ -9,6 +9,7 @@ process.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -108,7 +109,7 @@ def test_resume_from_last_under_ddp_equals_the_uninterrupted_run(ddp_fit: Path, 
 
 
 @pytest.fixture
-def process_group(tmp_path: Path):
+def process_group(tmp_path: Path) -> Iterator[None]:
     """A 1-process gloo group in this process: enough for DDP's reducer to report unused parameters."""
     if dist.is_initialized():
         pytest.skip("a process group is already initialised in this process")
