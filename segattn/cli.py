@@ -32,7 +32,6 @@ from pathlib import Path
 from jsonargparse import DefaultHelpFormatter
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.pytorch.utilities import rank_zero_only
 
 from segattn.data import SegDataModule
 from segattn.module import SegmentationModule, output_channels
@@ -90,8 +89,13 @@ class SegAttnCLI(LightningCLI):
         except FileExistsError as err:  # raised by ReportCallback before any test batch runs
             self._parser("test").error(f"{err} (here: --report.overwrite true, or another --report.report_dir)")
 
-    @rank_zero_only
     def after_fit(self) -> None:
+        # trainer.log_dir is a broadcast from rank 0 under DDP: every process must ask, only rank 0 prints
+        log_dir = self.trainer.log_dir
+        if self.trainer.is_global_zero:
+            self._print_outputs(log_dir)
+
+    def _print_outputs(self, log_dir: str | None) -> None:
         ckpt = self.trainer.checkpoint_callback
         if isinstance(ckpt, ModelCheckpoint) and ckpt.best_model_path:
             score = ckpt.best_model_score
@@ -99,8 +103,8 @@ class SegAttnCLI(LightningCLI):
             print(f"best checkpoint ({ckpt.monitor} = {shown}): {ckpt.best_model_path}")
         if isinstance(ckpt, ModelCheckpoint) and ckpt.last_model_path:
             print(f"last checkpoint: {ckpt.last_model_path}")
-        if self.trainer.log_dir is not None:  # None under fast_dev_run: nothing was logged
-            print(f"logs and config: {self.trainer.log_dir}")
+        if log_dir is not None:  # None under fast_dev_run: nothing was logged
+            print(f"logs and config: {log_dir}")
 
 
 class _HelpFormatter(DefaultHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -147,8 +151,20 @@ def cli_main(args: list[str] | None = None) -> int | None:
         with contextlib.suppress(SystemExit):
             lightning_cli(["--help"])
         return 2
-    lightning_cli(args)
+    try:
+        lightning_cli(args)
+    finally:
+        _end_process_group()
     return None
+
+
+def _end_process_group() -> None:
+    """Destroy the DDP process group before exit; left to interpreter shutdown, gloo's threads sometimes abort the
+    process ("terminate called without an active exception", exit -6) after a finished fit."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def predict_main(argv: list[str] | None = None) -> int:

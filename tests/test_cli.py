@@ -19,7 +19,9 @@ from segattn.module import SegmentationModule
 from segattn.reports.writer import RUN_INFO, SUMMARY
 
 REPO = Path(__file__).resolve().parents[1]
+# Overlays (no model: section, e.g. ddp.yaml) are meant as a second --config and are parsed on top of the quickstart.
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+OVERLAYS = {c.name for c in CONFIGS if "model" not in (yaml.safe_load(c.read_text()) or {})}
 VARIANTS = sorted((REPO / "configs").glob("unet_*.yaml"))
 
 # One batch of 64x64 synthetic plans through timm's resnet18 cut to 3 stages (as tests/ddp/helpers.py BASE).
@@ -58,7 +60,8 @@ def exit_code(args: list[str]) -> int | str | None:
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.name for c in CONFIGS])
 def test_config_parses_and_its_printed_config_reparses(config: Path, tmp_path: Path, capsys) -> None:
-    assert exit_code(["fit", "--config", str(config), "--print_config"]) == 0
+    first = ["--config", str(REPO / "configs/quickstart.yaml")] if config.name in OVERLAYS else []
+    assert exit_code(["fit", *first, "--config", str(config), "--print_config"]) == 0
     printed = capsys.readouterr().out
     parsed = yaml.safe_load(printed)
     assert "report" in parsed and "checkpoint" in parsed  # the callbacks are wired, not only in the tests

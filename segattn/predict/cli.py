@@ -98,6 +98,10 @@ def main(argv: list[str] | None = None, *, prog: str = "segattn-predict") -> int
         accelerator=ns.accelerator, precision=ns.precision, num_workers=ns.num_workers,
         progress=not ns.no_progress, run=run,
     )  # fmt: skip
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():  # left to interpreter exit, gloo threads may abort the process
+        dist.destroy_process_group()
     if not result.is_global_zero:  # other DDP processes: rank 0 reports
         return 1 if result.failed else 0
     rate = (result.ok + result.failed) / result.seconds if result.seconds > 0 else 0.0
