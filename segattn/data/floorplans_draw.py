@@ -75,6 +75,7 @@ def draw_walls(plan: Plan, shape: tuple[int, int], rng: np.random.Generator, lw:
         for start, end in wall.solid_spans():
             fill_rect(layers[wall.style], wall.rect(start, end))
     ink = np.zeros(shape, np.uint8)
+    lw = lw + 1  # cut walls carry the heaviest line weight, as in drafting: heavier than window and door lines
     for style, layer in layers.items():
         if style == "solid":
             np.maximum(ink, layer, out=ink)
