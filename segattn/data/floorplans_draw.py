@@ -62,8 +62,13 @@ def hatch_pattern(shape: tuple[int, int], spacing: float, width: float, angle: f
 
 
 def _outline(ink: np.ndarray, layer: np.ndarray, lw: int) -> None:
+    """Stroke the wall's contour into ``ink`` and into ``layer``: the stroke straddles the contour, and the half
+    of it outside the fill is drawn wall too (a wall's mask covers its outline, as a person would label it)."""
     contours, _ = cv2.findContours((layer >= 128).astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
-    cv2.drawContours(ink, contours, -1, 255, lw, cv2.LINE_AA)
+    stroke = np.zeros_like(ink)
+    cv2.drawContours(stroke, contours, -1, 255, lw, cv2.LINE_AA)
+    np.maximum(ink, stroke, out=ink)
+    np.maximum(layer, stroke, out=layer)
 
 
 def draw_walls(plan: Plan, shape: tuple[int, int], rng: np.random.Generator, lw: int) -> tuple[np.ndarray, np.ndarray]:
