@@ -82,12 +82,49 @@ class SegAttnCLI(LightningCLI):
         except (ValueError, FileNotFoundError, NotADirectoryError) as err:
             self._parser(self.subcommand).error(str(err))
 
+    def validate(self, **kwargs) -> None:
+        """``trainer.validate``, with ``--ckpt_path best`` / ``last`` found on disk (see :meth:`_resolve_ckpt`)."""
+        self.trainer.validate(**self._resolve_ckpt("validate", kwargs))
+
     def test(self, **kwargs) -> None:
         """``trainer.test``; a report already in the report folder is a command-line error, not a traceback."""
+        kwargs = self._resolve_ckpt("test", kwargs)
         try:
             self.trainer.test(**kwargs)
         except FileExistsError as err:  # raised by ReportCallback before any test batch runs
             self._parser("test").error(f"{err} (here: --report.overwrite true, or another --report.report_dir)")
+
+    def _resolve_ckpt(self, subcommand: str, kwargs: dict) -> dict:
+        """``--ckpt_path best`` or ``last`` in a process that did not fit: the newest run's checkpoint on disk.
+
+        Lightning resolves these names only from the fit that ran in the same process, and otherwise raises. Here
+        they mean the checkpoint the last fit with this config wrote: in ``--checkpoint.dirpath`` if given, else in
+        the most recently written ``<default_root_dir>/checkpoints`` or ``<default_root_dir>/*/version_*/checkpoints``.
+        ``best`` is read from that run's ``last.ckpt`` (the ModelCheckpoint state), else the one ``best*.ckpt`` file.
+        The chosen file is printed; none found is a command-line error naming where it looked.
+        """
+        name = kwargs.get("ckpt_path")
+        ckpt_cb = self.trainer.checkpoint_callback
+        if name not in ("best", "last") or not isinstance(ckpt_cb, ModelCheckpoint) or ckpt_cb.best_model_path:
+            return kwargs
+        if ckpt_cb.dirpath:
+            folders = [Path(ckpt_cb.dirpath)]
+            where = str(ckpt_cb.dirpath)
+        else:
+            root = Path(self.trainer.default_root_dir)
+            folders = [root / "checkpoints", *root.glob("*/version_*/checkpoints")]
+            where = f"{root}/checkpoints or {root}/*/version_*/checkpoints"
+        folders = [f for f in folders if f.is_dir() and any(f.glob("*.ckpt"))]
+        folders.sort(key=lambda f: max(p.stat().st_mtime for p in f.glob("*.ckpt")))
+        path = _checkpoint_in(folders[-1], name) if folders else None
+        if path is None:
+            self._parser(subcommand).error(
+                f"--ckpt_path {name}: no {'best' if name == 'best' else 'last.ckpt'} checkpoint found in {where} "
+                "(give the checkpoint's path instead)"
+            )
+        if self.trainer.is_global_zero:
+            print(f"--ckpt_path {name}: {path}")
+        return {**kwargs, "ckpt_path": str(path)}
 
     def after_fit(self) -> None:
         # trainer.log_dir is a broadcast from rank 0 under DDP: every process must ask, only rank 0 prints
@@ -105,6 +142,26 @@ class SegAttnCLI(LightningCLI):
             print(f"last checkpoint: {ckpt.last_model_path}")
         if log_dir is not None:  # None under fast_dev_run: nothing was logged
             print(f"logs and config: {log_dir}")
+
+
+def _checkpoint_in(folder: Path, name: str) -> Path | None:
+    """``last.ckpt`` in ``folder``, or its best checkpoint (see ``SegAttnCLI._resolve_ckpt``); None if not there."""
+    import torch
+
+    last = folder / "last.ckpt"
+    if name == "last":
+        return last if last.is_file() else None
+    if last.is_file():
+        with contextlib.suppress(Exception):  # an unreadable last.ckpt: fall back to the file names
+            state = torch.load(last, map_location="cpu", weights_only=True).get("callbacks", {})
+            for key, value in state.items():
+                if key.startswith("ModelCheckpoint") and value.get("best_model_path"):
+                    best = Path(value["best_model_path"])
+                    for candidate in (best, folder / best.name):  # the stored path may be relative to another cwd
+                        if candidate.is_file():
+                            return candidate
+    bests = sorted(folder.glob("best*.ckpt"))
+    return bests[0] if len(bests) == 1 else None
 
 
 class _HelpFormatter(DefaultHelpFormatter, argparse.RawDescriptionHelpFormatter):

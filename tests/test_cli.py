@@ -137,6 +137,22 @@ def test_one_batch_fit_checkpoint_round_trip_and_test_report(tiny: Path, tmp_pat
     assert run["train_steps_timed"] == 1 and run["train_step_ms"] > 0
 
 
+def test_ckpt_path_best_and_last_are_found_on_disk_in_a_new_process(tiny: Path, tmp_path: Path, capsys) -> None:
+    """Lightning knows ``best`` / ``last`` only in the process that fitted; ``segattn test`` finds them on disk."""
+    root = tmp_path / "run"
+    logged = ["--trainer.default_root_dir", str(root), "--trainer.logger", "true"]  # runs in version_N folders
+    cli = lightning_cli(["fit", "--config", str(tiny), *logged])
+    best = Path(cli.trainer.checkpoint_callback.best_model_path)
+    assert best.parent == root / "lightning_logs" / "version_0" / "checkpoints"
+    capsys.readouterr()
+    for command, name, expected in (("test", "best", best), ("validate", "last", best.parent / "last.ckpt")):
+        cli_main([command, "--config", str(tiny), *logged, "--ckpt_path", name])
+        assert f"--ckpt_path {name}: {expected}" in capsys.readouterr().out
+    code = exit_code(["test", "--config", str(tiny), "--trainer.default_root_dir", str(tmp_path / "empty"),
+                      "--ckpt_path", "best"])  # fmt: skip
+    assert code == 2 and "no best checkpoint found in" in capsys.readouterr().err
+
+
 def test_test_refuses_an_existing_report_with_a_usage_error(tiny: Path, tmp_path: Path, capsys) -> None:
     report = tmp_path / "report"
     report.mkdir()
