@@ -130,7 +130,8 @@ def command_stream(
     images = collect_inputs(str(inputs), exclude=output)
     outputs = output_paths(images, output, probs=None, num_prob_channels=OutputSpec(cfg.num_classes).channels)
     stream = TileStream(
-        images, outputs, cfg, tile=cfg.tile, stride=stride_for(cfg.tile, args.overlap), batch_size=args.batch_size
+        images, outputs, cfg, tile=cfg.tile, stride=stride_for(cfg.tile, args.overlap), batch_size=args.batch_size,
+        channels_last=bool(getattr(net, "channels_last", False)),  # as predict_folder builds it
     )
     return net, cfg, stream
 

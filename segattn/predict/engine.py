@@ -223,7 +223,7 @@ def predict_folder(
     run = run or new_run_id()
     stream = TileStream(
         images, outputs, prep, tile=tile, stride=stride_for(tile, overlap), batch_size=batch_size,
-        overwrite=spec.overwrite,
+        overwrite=spec.overwrite, channels_last=bool(getattr(net, "channels_last", False)),
     )  # fmt: skip
     writer = MaskWriter(stream, spec, sigma=sigma, manifest_dir=output_dir, run=run, progress=progress)
     trainer = pl.Trainer(

@@ -13,7 +13,8 @@ Images are sharded by index: process ``rank`` of ``world`` owns the images with
 ``index % world == rank`` (DataLoader worker ``w`` of ``n`` then takes every ``n``-th of those), so
 each image is read, predicted and written by exactly one process. Only one image per worker is
 held at a time, as read (float32 in [0, 1]); normalisation and the (C, H, W) layout are applied per tile,
-which is exact because both act pixel by pixel, and never costs a second image-sized copy.
+which is exact because both act pixel by pixel, and never costs a second image-sized copy. Full tiles are
+normalised straight into their slot of the batch (``to_input_into``), in the network's memory format.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ class Preprocessing(Protocol):
         """(h, w, C) crop of it -> (C, h, w) network input (normalised)."""
         ...
 
+    # Optional: ``to_input_into(array, out)`` writes ``to_input(array)`` into the (C, h, w) tensor ``out`` in place.
+    # The stream uses it when present for full tiles (no temporaries, no layout copy).
+
 
 class ImageEvent(NamedTuple):  # a NamedTuple: Lightning's batch transfer rebuilds it, frozen dataclasses fail
     index: int  # position in the input list
@@ -72,6 +76,7 @@ class TileStream(IterableDataset):
         stride: int,
         batch_size: int,
         overwrite: bool = False,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -79,6 +84,9 @@ class TileStream(IterableDataset):
         self.images, self.outputs, self.prep = images, outputs, prep
         self.tile, self.stride = tile, stride
         self.batch_size, self.overwrite = batch_size, overwrite
+        # batches in the memory format the network wants: copying an (h, w, C) crop into a channels-last slot is a
+        # plain row copy, and the network's own conversion is then a no-op
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.rank, self.world = 0, 1
 
     def shard(self, rank: int, world: int) -> None:
@@ -92,9 +100,10 @@ class TileStream(IterableDataset):
     def __iter__(self) -> Iterator[dict[str, Any]]:
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
-        tiles: list[Tensor] = []
+        batch = self._new_batch()  # (batch_size, C, T, T), filled slot by slot
         pos: list[tuple[int, int, int]] = []
         events: list[ImageEvent] = []
+        into = getattr(self.prep, "to_input_into", None)
         for index in self.owned()[worker::workers]:
             todo = outputs_to_write(self.outputs[index], self.overwrite)
             if not todo:
@@ -110,21 +119,27 @@ class TileStream(IterableDataset):
             events.append(ImageEvent(index, "start", h, w, todo, time.perf_counter() - t0))
             for y in tile_starts(h, self.tile, self.stride):
                 for x in tile_starts(w, self.tile, self.stride):
-                    patch = self.prep.to_input(image[y : y + self.tile, x : x + self.tile])  # (C, h, w)
-                    tiles.append(extract_tile(patch, 0, 0, self.tile))  # (C, T, T), padded if the image is small
+                    crop = image[y : y + self.tile, x : x + self.tile]  # (h, w, C) view
+                    slot = batch[len(pos)]  # (C, T, T)
+                    if into is not None and crop.shape[:2] == (self.tile, self.tile):
+                        into(crop, slot)
+                    else:  # an image smaller than a tile: padded by extract_tile
+                        slot.copy_(extract_tile(self.prep.to_input(crop), 0, 0, self.tile))
                     pos.append((index, y, x))
-                    if len(tiles) == self.batch_size:
-                        yield self._batch(tiles, pos, events)
-                        tiles, pos, events = [], [], []
+                    if len(pos) == self.batch_size:
+                        yield self._batch(batch, pos, events)
+                        batch, pos, events = self._new_batch(), [], []
             del image  # free it before the next image is read
-        if tiles or events:
-            yield self._batch(tiles, pos, events)
+        if pos or events:
+            yield self._batch(batch, pos, events)
 
-    def _batch(self, tiles: list[Tensor], pos: list[tuple[int, int, int]], events: list[ImageEvent]) -> dict[str, Any]:
-        if tiles:
-            image = torch.stack(tiles)  # (n, C, T, T)
-        else:
-            image = torch.zeros((0, self.prep.in_channels, self.tile, self.tile))
+    def _new_batch(self) -> Tensor:
+        """A fresh (not reused: the loader may hold the previous one) (batch_size, C, T, T) float32 batch."""
+        shape = (self.batch_size, self.prep.in_channels, self.tile, self.tile)
+        return torch.empty(shape, dtype=torch.float32, memory_format=self.memory_format)
+
+    def _batch(self, batch: Tensor, pos: list[tuple[int, int, int]], events: list[ImageEvent]) -> dict[str, Any]:
+        image = batch[: len(pos)]  # (n, C, T, T), n may be 0
         return {"image": image, "tile_pos": torch.tensor(pos, dtype=torch.int64).reshape(-1, 3), "events": events}
 
 
