@@ -208,6 +208,9 @@ def cli_main(args: list[str] | None = None) -> int | None:
         with contextlib.suppress(SystemExit):
             lightning_cli(["--help"])
         return 2
+    from segattn.runtime import keep_freed_memory
+
+    keep_freed_memory()  # faster CPU steps, see segattn.runtime; before any tensor exists
     try:
         lightning_cli(args)
     finally:

@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None, *, prog: str = "segattn-predict") -> int
     parser = build_parser(prog)
     ns = parser.parse_args(argv)
     _check(parser, ns)
+    from segattn.runtime import keep_freed_memory
+
+    keep_freed_memory()  # 1.4x faster forward passes on CPU, see segattn.runtime
     from .checkpoint import load_checkpoint  # torch / Lightning imports only once the arguments are valid
     from .engine import new_run_id, predict_folder
     from .inputs import collect_inputs, output_paths
