@@ -98,10 +98,11 @@ class EvalPreprocess:
         ``out``: bit-identical to ``array``, without its two temporaries and the layout copy (prediction fills
         thousands of tiles this way).
         """
-        out.copy_(torch.from_numpy(image).permute(2, 0, 1))  # (h, w, C) -> (C, h, w); float32 as read
         mean = torch.tensor(self.mean, dtype=torch.float32).view(-1, 1, 1)
         inv_std = 1.0 / torch.tensor(self.std, dtype=torch.float32).view(-1, 1, 1)
-        out.sub_(mean).mul_(inv_std)
+        src = torch.from_numpy(image).permute(2, 0, 1)  # (h, w, C) -> (C, h, w) view; float32 as read
+        torch.sub(src, mean, out=out)  # the layout change and the subtraction in one pass
+        out.mul_(inv_std)
 
     def __call__(self, path: str | Path) -> Tensor:
         """Read an image file -> (C, H, W) normalised float32 tensor."""
