@@ -5,6 +5,11 @@ path per line (relative paths are relative to the list file; blank lines and ``#
 skipped), or a single image. Each image keeps its path relative to a root — the folder, the glob's
 fixed prefix, or the deepest folder shared by the listed files — and its outputs go to the same
 relative place under ``--output``.
+
+Nothing is ever written outside ``--output``: a relative path never holds ``..`` (glob matches are normalised
+first; a match outside the glob's fixed prefix is placed relative to the deepest folder the matches share), and
+:func:`output_paths` resolves every output path (symbolic links included) and refuses the whole run, before any
+file is written, if one would land outside ``--output`` or on an input image.
 """
 
 from __future__ import annotations
@@ -66,15 +71,20 @@ def collect_inputs(spec: str, *, exclude: str | Path | None = None) -> list[Inpu
         files = _read_list(p)
         dirs = [str(f.parent.resolve()) for f in files]
         root = Path(os.path.commonpath(dirs)) if dirs else p.parent
-        files = [f.resolve() for f in files]
+        files = list(dict.fromkeys(f.resolve() for f in files))  # an image listed twice is predicted once
     elif any(m in spec for m in _GLOB_MAGIC):
-        files = [Path(f) for f in glob.glob(spec, recursive=True) if Path(f).is_file() and _is_image(Path(f))]
-        root = _glob_root(spec)
+        # normalised lexically ("in/sub*/../x.png" -> "x.png"): a ".." must never reach the relative output path
+        files = [
+            Path(os.path.normpath(os.path.abspath(f)))
+            for f in glob.glob(spec, recursive=True)
+            if Path(f).is_file() and _is_image(Path(f))
+        ]
+        root = Path(os.path.normpath(os.path.abspath(_glob_root(spec))))
+        if any(root not in f.parents for f in files):
+            root = Path(os.path.commonpath([str(f.parent) for f in files]))
     else:
         raise FileNotFoundError(f"--input {spec!r}: no such folder, image, list file or glob pattern")
-    images = [
-        InputImage(f, PurePosixPath(f.relative_to(root).as_posix())) for f in files if not _inside(f.resolve(), excl)
-    ]
+    images = [InputImage(f, _relative(f, root)) for f in files if not _inside(f.resolve(), excl)]
     if not images:
         raise FileNotFoundError(
             f"--input {spec!r}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))}"
@@ -82,6 +92,13 @@ def collect_inputs(spec: str, *, exclude: str | Path | None = None) -> list[Inpu
             + ")"
         )
     return sorted(images, key=lambda im: im.rel.as_posix())
+
+
+def _relative(path: Path, root: Path) -> PurePosixPath:
+    rel = PurePosixPath(path.relative_to(root).as_posix())
+    if rel.is_absolute() or ".." in rel.parts or rel == PurePosixPath("."):
+        raise ValueError(f"--input: cannot name the output of {path} (relative path {rel} under {root})")
+    return rel
 
 
 def _read_list(list_file: Path) -> list[Path]:
@@ -156,7 +173,24 @@ def output_paths(
             )
         )
     _check_unique(images, result)
+    _check_inside(images, result, output)
     return result
+
+
+def _check_inside(images: list[InputImage], outputs: list[OutputPaths], output: Path) -> None:
+    """Every output path, resolved through symbolic links, lies inside ``output`` and is no input image."""
+    root = os.path.realpath(output)
+    inputs = {os.path.realpath(im.path) for im in images}
+    for im, out in zip(images, outputs, strict=True):
+        for path in out.all:
+            real = os.path.realpath(path)
+            if os.path.commonpath([root, real]) != root or real == root:
+                raise ValueError(
+                    f"refusing to write {path} for {im.path}: it resolves to {real}, outside --output {output} "
+                    "(a '..' or a symbolic link in the input or output tree); nothing was written"
+                )
+            if real in inputs:
+                raise ValueError(f"refusing to write {path}: it is the input image {real}; choose another --output")
 
 
 def _check_unique(images: list[InputImage], outputs: list[OutputPaths]) -> None:

@@ -160,3 +160,15 @@ def test_help_runs_without_touching_torch() -> None:
         finally:
             sys.stdout = saved
     assert info.value.code == 0 and "--ckpt" in out.getvalue()
+
+
+def test_a_glob_with_dotdot_never_overwrites_an_input_image(tiny_ckpt: Path, tmp_path: Path) -> None:
+    # issue 11: this command replaced photos/keep.png (an input) with its own mask
+    write_image(tmp_path / "in" / "sub1" / "x.png", 40, 40)
+    write_image(tmp_path / "photos" / "keep.png", 40, 40, seed=3)
+    before = (tmp_path / "photos" / "keep.png").read_bytes()
+    spec = str(tmp_path / "in" / "sub*" / ".." / ".." / "photos" / "*.png")
+    assert _run("--ckpt", tiny_ckpt, "--input", spec, "--output", tmp_path / "out", "--overwrite") == 0
+    assert (tmp_path / "photos" / "keep.png").read_bytes() == before
+    assert sorted(p.name for p in (tmp_path / "photos").iterdir()) == ["keep.png"]
+    assert (tmp_path / "out" / "keep.png").is_file()

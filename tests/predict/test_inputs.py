@@ -73,3 +73,46 @@ def test_an_input_named_like_another_inputs_output_is_an_error(tmp_path: Path) -
     images = collect_inputs(str(tmp_path / "in"))
     with pytest.raises(ValueError, match="would both write"):
         output_paths(images, tmp_path / "out", probs="png8")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    real, root = path.resolve(), folder.resolve()
+    return root in real.parents
+
+
+def test_a_dotdot_after_a_wildcard_never_leaves_the_output_folder(tmp_path: Path) -> None:
+    # issue 11: "in/sub*/../../photos/*.png" kept the ".." and its mask replaced photos/keep.png
+    _touch(tmp_path, "in/sub1/x.png", "photos/keep.png")
+    images = collect_inputs(str(tmp_path / "in" / "sub*" / ".." / ".." / "photos" / "*.png"))
+    assert all(".." not in im.rel.parts for im in images)
+    outputs = output_paths(images, tmp_path / "out", probs="npy", overlay=True)
+    assert all(_inside(p, tmp_path / "out") for o in outputs for p in o.all)
+
+
+def test_every_input_form_with_symlinks_stays_inside_the_output(tmp_path: Path) -> None:
+    _touch(tmp_path, "elsewhere/far.png", "in/a.png")
+    (tmp_path / "in" / "link.png").symlink_to(tmp_path / "elsewhere" / "far.png")
+    (tmp_path / "in" / "linkdir").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "list.txt").write_text("in/a.png\nelsewhere/far.png\nin/linkdir/far.png\n")
+    for spec in ("in", "in/*.png", "in/**/*.png", "list.txt", "in/../in/*.png"):
+        images = collect_inputs(str(tmp_path / spec))
+        outputs = output_paths(images, tmp_path / "out", probs="png8")
+        assert all(_inside(p, tmp_path / "out") for o in outputs for p in o.all), spec
+
+
+def test_an_output_tree_whose_symlink_points_outside_is_refused_before_writing(tmp_path: Path) -> None:
+    _touch(tmp_path, "in/sub/a.png", "victim/keep.txt")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "sub").symlink_to(tmp_path / "victim", target_is_directory=True)
+    images = collect_inputs(str(tmp_path / "in"))
+    with pytest.raises(ValueError, match="outside --output"):
+        output_paths(images, tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "victim").iterdir()) == ["keep.txt"]
+
+
+def test_an_output_that_is_an_input_image_is_refused(tmp_path: Path) -> None:
+    _touch(tmp_path, "in/a.jpg")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.png").symlink_to(tmp_path / "in" / "a.jpg")  # a mask name that resolves to the input
+    with pytest.raises(ValueError, match="outside --output|is the input image"):
+        output_paths(collect_inputs(str(tmp_path / "in")), tmp_path / "out")
