@@ -154,7 +154,7 @@ class SegDataModule(L.LightningDataModule):
         root = Path(hp.root)
         pairs, problems = find_pairs(root)
         splits_keys, split_problems = read_splits(root, {p.key for p in pairs})
-        more, self.mask_encoding = validate_pairs(pairs, hp.mask_encoding, self.palette, hp.num_classes)
+        more, self.mask_encoding = validate_pairs(pairs, hp.mask_encoding, self.palette, hp.num_classes, root)
         problems += more + split_problems
         if hp.mask_encoding == "auto":
             rank_zero_info(f"mask_encoding 'auto' resolved to {self.mask_encoding!r} for {root}")

@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import Dataset
 
 from segattn.data.io import (
+    IGNORE_INDEX,
     IMAGE_EXTENSIONS,
     BadFileError,
     MaskEncoding,
@@ -33,7 +34,6 @@ from segattn.data.io import (
     read_image,
     read_mask,
     read_raw,
-    resolve_auto_encoding,
 )
 from segattn.data.preprocess import make_sample
 
@@ -115,19 +115,72 @@ def check_image(raw: np.ndarray, path: Path) -> None:
         raise BadFileError(path, f"unsupported channel count {raw.shape[2]}")
 
 
+def mask_kind(values: np.ndarray, num_classes: int, max_value: int) -> str:
+    """What one mask's values say about its encoding under ``auto``.
+
+    ``"binary"``: exactly {0, max} (0/255 or 0/65535); ``"index"``: a foreground class 1..K-1 appears and every
+    value is a class or 255 (ignore); ``"empty"``: only 0 (fits either); ``"neither"``: fits no encoding.
+    """
+    vals = set(np.asarray(values).tolist())
+    if num_classes == 2 and vals == {0, max_value}:
+        return "binary"
+    if vals <= {0}:
+        return "empty"
+    if all(v < num_classes or v == IGNORE_INDEX for v in vals) and any(0 < v < num_classes for v in vals):
+        return "index"
+    if vals <= {0, IGNORE_INDEX}:  # background and ignore only: index by definition (255 = ignore)
+        return "index"
+    return "neither"
+
+
+def resolve_encoding(
+    seen: Sequence[tuple[Pair, np.ndarray, int]], num_classes: int, root: Path | str = "dataset"
+) -> str:
+    """``auto`` for a whole dataset from each good mask's values (see :func:`mask_kind`).
+
+    All masks 0/255 -> ``binary``; otherwise ``index``. Masks of both kinds are a ``DatasetError`` listing which
+    file holds what: resolving them to one encoding would silently turn one kind into something else (0/255 read
+    as index makes every foreground pixel "ignore").
+    """
+    kinds: dict[str, list[tuple[Pair, np.ndarray]]] = {}
+    for pair, values, max_value in seen:
+        kinds.setdefault(mask_kind(values, num_classes, max_value), []).append((pair, values))
+    if "binary" in kinds and "index" in kinds:
+        lines = []
+        for kind, meaning in (("binary", "0/255 masks (binary)"), ("index", "class-index masks (index)")):
+            listed = ", ".join(f"{p.mask.name} {_values(v)}" for p, v in kinds[kind][:5])
+            more = f" and {len(kinds[kind]) - 5} more" if len(kinds[kind]) > 5 else ""
+            lines.append(f"  {len(kinds[kind])} {meaning}: {listed}{more}")
+        raise DatasetError(
+            f"dataset {root}: mask_encoding auto found two encodings in one dataset:\n" + "\n".join(lines) + "\n"
+            "Convert the masks to one encoding, or set mask_encoding: binary or index (255 = ignore in index masks)."
+        )
+    return "binary" if "binary" in kinds else "index"
+
+
+def _values(values: np.ndarray, limit: int = 6) -> str:
+    vals = [int(v) for v in np.asarray(values)[:limit]]
+    return "{" + ", ".join(map(str, vals)) + (", ..." if len(values) > limit else "") + "}"
+
+
 def validate_pairs(
-    pairs: Sequence[Pair], encoding: MaskEncoding, palette: Palette | None, num_classes: int
+    pairs: Sequence[Pair], encoding: MaskEncoding, palette: Palette | None, num_classes: int, root: Path | str = ""
 ) -> tuple[list[Problem], str]:
-    """Read every pair once; returns (problems, resolved encoding: 'auto' becomes 'index' or 'binary')."""
+    """Read every pair once; returns (problems, resolved encoding: 'auto' becomes 'index' or 'binary').
+
+    ``auto`` is decided from the masks of pairs with no other problem, so a mask dropped by ``skip_bad`` (or any
+    unusable pair) never changes how the others are read.
+    """
     problems: list[Problem] = []
     seen: list[tuple[Pair, np.ndarray, int]] = []  # (pair, mask values, max value) for the value check
     for pair in pairs:
+        bad = False
         try:
             raw_image = read_raw(pair.image)
             check_image(raw_image, pair.image)
         except BadFileError as err:
             problems.append(Problem(err.path, err.problem, pair.key))
-            raw_image = None
+            raw_image, bad = None, True
         try:
             raw_mask = read_raw(pair.mask)
             if raw_image is not None and raw_image.shape[:2] != raw_mask.shape[:2]:
@@ -137,14 +190,15 @@ def validate_pairs(
                 decode_mask(raw_mask, encoding, palette, num_classes, pair.mask)
             else:
                 _, values, max_value = mask_values(raw_mask, pair.mask)
-                seen.append((pair, values, max_value))
+                if encoding == "auto" and mask_kind(values, num_classes, max_value) == "neither":
+                    check_mask_values(values, "index", num_classes, max_value, pair.mask)  # raises, naming the values
+                if not bad:
+                    seen.append((pair, values, max_value))
         except BadFileError as err:
             problems.append(Problem(err.path, err.problem, pair.key))
     resolved = str(encoding)
     if encoding == "auto":
-        values = np.unique(np.concatenate([v for _, v, _ in seen])) if seen else np.zeros(0, np.int64)
-        max_value = max((m for _, _, m in seen), default=255)
-        resolved = resolve_auto_encoding(values, num_classes, max_value)
+        resolved = resolve_encoding(seen, num_classes, root or "dataset")
     for pair, values, max_value in seen:
         try:
             check_mask_values(values, resolved, num_classes, max_value, pair.mask)

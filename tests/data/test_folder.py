@@ -7,9 +7,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from segattn.data import DatasetError, SegDataModule
-from tests.data.helpers import make_pairs, tree_digest, write
+from tests.data.helpers import blocky_mask, make_pairs, tree_digest, write
 
 
 def dm(root: Path, **kwargs) -> SegDataModule:
@@ -108,6 +109,44 @@ def test_auto_resolves_0_255_to_binary(tmp_path: Path) -> None:
     assert module.mask_encoding == "binary"
     mask = next(iter(module.val_dataloader()))["mask"][:, :40, :56]  # inside the eval padding
     assert set(mask.unique().tolist()) == {0, 1}
+
+
+def _binary_masks(root: Path) -> None:
+    for path in (root / "masks").iterdir():
+        write(path, cv2.imread(str(path), cv2.IMREAD_UNCHANGED) * 255)
+
+
+def test_auto_with_mixed_encodings_is_an_error_naming_each_kind(tmp_path: Path) -> None:
+    # issue 11: six 0/255 masks and one 0/1 mask resolved to "index", where 255 is ignore: no foreground at all
+    make_pairs(tmp_path, 7)
+    _binary_masks(tmp_path)
+    write(tmp_path / "masks" / "p006.png", blocky_mask(np.random.default_rng(1), 40, 56))  # 0/1
+    for skip_bad in (False, True):
+        with pytest.raises(DatasetError, match="two encodings") as info:
+            dm(tmp_path, skip_bad=skip_bad).setup("fit")
+        assert "6 0/255 masks (binary)" in str(info.value) and "p006.png {0, 1}" in str(info.value)
+
+
+def test_auto_is_decided_after_bad_pairs_are_left_out(tmp_path: Path) -> None:
+    # a 0..7 mask (bad for 2 classes) used to switch all to "index"; skip_bad drops it and the rest stay binary
+    make_pairs(tmp_path, 7)
+    _binary_masks(tmp_path)
+    write(tmp_path / "masks" / "p006.png", blocky_mask(np.random.default_rng(1), 40, 56, classes=tuple(range(8))))
+    with pytest.raises(DatasetError, match="p006.png"):
+        dm(tmp_path).setup("fit")
+    module = dm(tmp_path, skip_bad=True, val_fraction=0.2)
+    with pytest.warns(UserWarning, match="p006.png"):
+        module.setup("fit")
+    assert module.mask_encoding == "binary"
+    masks = torch.cat([b["mask"] for b in module.val_dataloader()])
+    assert 1 in masks.unique().tolist()  # foreground survives, not read as ignore (255)
+    # an unreadable image beside a 0/1 mask: the pair is dropped, so its mask does not vote either
+    write(tmp_path / "masks" / "p006.png", blocky_mask(np.random.default_rng(1), 40, 56))
+    (tmp_path / "images" / "p006.png").write_bytes(b"not a png")
+    module = dm(tmp_path, skip_bad=True)
+    with pytest.warns(UserWarning, match="p006.png"):
+        module.setup("fit")
+    assert module.mask_encoding == "binary"
 
 
 def test_missing_root_and_empty_folder(tmp_path: Path) -> None:
