@@ -105,6 +105,10 @@ def evaluate_folders(
     """Score every prediction against its reference and write the report into ``out``; returns the summary."""
     if empty not in EMPTY_RULES:
         raise ValueError(f"unknown empty-mask rule {empty!r}; choose from {list(EMPTY_RULES)}")
+    if num_classes < 2:
+        raise ValueError(
+            f"--num_classes {num_classes}: it counts background too and must be >= 2 (a binary task has 2)"
+        )
     names = class_names or (["background", "foreground"] if num_classes == 2 else [str(k) for k in range(num_classes)])
     if len(names) != num_classes:
         raise ValueError(f"{len(names)} class names given for {num_classes} classes: {names}")

@@ -163,3 +163,12 @@ def test_only_predicted_scores_a_split_but_never_unreferenced_predictions(folder
     with pytest.raises(SystemExit):
         evaluate_main(_args(folders, "--only_predicted", "--overwrite"))
     assert "1 predictions: extra" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("k", ["1", "0", "-3"])
+def test_fewer_than_two_classes_is_a_usage_error(folders, capsys, k: str) -> None:
+    # issue 11: --num_classes 1 scored all-empty predictions as Dice 1.0
+    with pytest.raises(SystemExit) as info:
+        evaluate_main(_args(folders, "--num_classes", k))
+    assert info.value.code == 2 and "must be >= 2" in capsys.readouterr().err
+    assert not folders["out"].exists()
