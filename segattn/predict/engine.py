@@ -128,6 +128,10 @@ class MaskWriter(BasePredictionWriter):
                     job.assembler.finish()
                     self._record(index, "ok", job.event.seconds + time.perf_counter() - job.started)
                     del self._jobs[index]
+            except FileExistsError as err:  # another run wrote this output after we started: complete, not ours
+                job.assembler.abort()
+                self._record(index, "skipped", error=f"written meanwhile by another run: {err}")
+                del self._jobs[index]
             except Exception as err:  # noqa: BLE001 - e.g. disk full: this image fails, the others go on
                 job.assembler.abort()
                 self._record(index, "failed", error=str(err) or type(err).__name__)

@@ -138,3 +138,30 @@ def _input_name(rel: str) -> str:
 def _missing(done: list[str]) -> str:
     masks = (Path(n).with_suffix(".png").as_posix() for n in SIZES)
     return next(m for m in masks if m not in done)
+
+
+class WritesOutputMeanwhile(nn.Module):
+    """Identity model that, on its first call, writes the final mask as a concurrent run would."""
+
+    def __init__(self, mask: Path) -> None:
+        super().__init__()
+        self.mask, self.net = mask, FirstChannelLogit()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.mask.exists():
+            self.mask.parent.mkdir(parents=True, exist_ok=True)
+            self.mask.write_bytes(b"the other run's complete mask")
+        return self.net(x)
+
+
+def test_an_output_written_meanwhile_by_another_run_is_a_skip_not_a_failure(tmp_path: Path) -> None:
+    # issue 11: two predictions into one folder both exited 1 with "already exists" rows
+    write_image(tmp_path / "in" / "a.png", 40, 40)
+    mask = tmp_path / "out" / "a.png"
+    result = _predict(WritesOutputMeanwhile(mask), tmp_path / "in", tmp_path / "out")
+    assert (result.ok, result.skipped, result.failed) == (0, 1, 0)
+    assert mask.read_bytes() == b"the other run's complete mask"  # never replaced
+    with open(result.manifest, newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["status"] == "skipped" and "another run" in row["error"]
+    assert list(tmp_path.rglob("*.tmp")) == []
