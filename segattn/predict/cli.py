@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None, *, prog: str = "segattn-predict") -> int
     print(
         f"{len(images)} images: {result.ok} written, {result.skipped} already done, {result.failed} failed "
         f"in {result.seconds:.1f} s ({rate:.2f} img/s, tile {tile}); manifest {result.manifest}"
+        + (f"; removed {result.stale_removed} temporary files of killed runs" if result.stale_removed else "")
         + (f" — FAILED: see rows with status=failed in {result.manifest}" if result.failed else "")
     )
     if ns.gt is not None:

@@ -30,7 +30,7 @@ from .inputs import InputImage, OutputPaths
 from .stream import ImageEvent, Preprocessing, TileStream
 from .tiling import StripBlender, gaussian_weight, stride_for
 from .tta import predict_with_tta, transforms_for
-from .writer import Manifest
+from .writer import Manifest, remove_stale_temporaries
 
 
 class TilePredictor(pl.LightningModule):
@@ -78,6 +78,7 @@ class MaskWriter(BasePredictionWriter):
         self.manifest_dir, self.run, self.progress = manifest_dir, run, progress
         self.counts = {"ok": 0, "skipped": 0, "failed": 0}
         self.manifest: Manifest | None = None
+        self.stale_removed = 0  # temporary files of killed earlier runs, removed at setup
         self._jobs: dict[int, _Job] = {}
         self._bar: tqdm | None = None
 
@@ -93,6 +94,8 @@ class MaskWriter(BasePredictionWriter):
         self.stream.shard(trainer.global_rank, trainer.world_size)
         path = None
         if trainer.is_global_zero:
+            folders = [self.manifest_dir, *(p.parent for out in self.outputs for p in out.all)]
+            self.stale_removed = len(remove_stale_temporaries(folders))
             manifest = Manifest.choose(self.manifest_dir, self.run)
             manifest.create()
             path = manifest.path
@@ -201,6 +204,7 @@ class PredictResult:
     seconds: float
     manifest: Path
     is_global_zero: bool = True  # False in the other processes of a multi-device run
+    stale_removed: int = 0  # temporary files of killed earlier runs that were removed
 
 
 def predict_folder(
@@ -251,5 +255,6 @@ def predict_folder(
         trainer.predict(model, dataloaders=loader, return_predictions=False)
     assert writer.manifest is not None
     return PredictResult(
-        **writer.counts, seconds=writer.seconds, manifest=writer.manifest.path, is_global_zero=trainer.is_global_zero
+        **writer.counts, seconds=writer.seconds, manifest=writer.manifest.path, is_global_zero=trainer.is_global_zero,
+        stale_removed=writer.stale_removed,
     )

@@ -165,3 +165,18 @@ def test_an_output_written_meanwhile_by_another_run_is_a_skip_not_a_failure(tmp_
         (row,) = list(csv.DictReader(f))
     assert row["status"] == "skipped" and "another run" in row["error"]
     assert list(tmp_path.rglob("*.tmp")) == []
+
+
+def test_a_rerun_removes_the_temporaries_a_killed_run_left(tmp_path: Path) -> None:
+    # issue 11: a killed prediction left hidden .<name>.<pid>.<rand>.tmp files forever
+    import subprocess
+    import sys
+
+    write_image(tmp_path / "in" / "sub" / "a.png", 40, 40)
+    pid = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True).stdout)
+    stale = tmp_path / "out" / "sub" / f".a_prob.npy.{pid}.0123abcd.tmp"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"half of a probability map")
+    result = _predict(FirstChannelLogit(), tmp_path / "in", tmp_path / "out", probs="npy")
+    assert result.ok == 1 and result.stale_removed == 1
+    assert list(tmp_path.rglob("*.tmp")) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -71,3 +72,27 @@ def test_foreign_manifest_is_kept_and_a_new_one_started(tmp_path: Path) -> None:
     m.create()
     assert m.path.name == "manifest-r3.csv"
     assert (tmp_path / "manifest.csv").read_text() == "name,score\nx,1\n"
+
+
+def test_stale_temporaries_of_dead_runs_are_removed_and_nothing_else(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from segattn.predict.writer import remove_stale_temporaries, temp_path
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)  # a process that has exited
+    target = tmp_path / "sub" / "a_prob.npy"
+    target.parent.mkdir()
+    ours_alive = temp_path(target)  # this process: still running
+    ours_dead = Path(str(temp_path(target)).replace(f".{os.getpid()}.", f".{pid}."))
+    legacy_dead = target.with_name(f".a.png.{pid}.0123abcd.tmp")  # 0.1's naming, no host
+    other_host = target.with_name(f".a.png.otherhost.{pid}.0123abcd.tmp")
+    user_files = [target.with_name(n) for n in (".a.png.tmp", "notes.1.0123abcd.tmp", ".hidden")]
+    for p in (ours_alive, ours_dead, legacy_dead, other_host, *user_files):
+        p.write_bytes(b"x")
+    removed = remove_stale_temporaries([tmp_path / "sub", tmp_path / "missing"])
+    assert sorted(removed) == sorted([ours_dead, legacy_dead])
+    assert sorted(p.name for p in target.parent.iterdir()) == sorted(
+        p.name for p in (ours_alive, other_host, *user_files)
+    )
