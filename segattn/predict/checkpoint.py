@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from segattn.data.io import read_image
+from segattn.data.io import DEFAULT_MAX_PIXELS, read_image
 from segattn.data.preprocess import EvalPreprocess, eval_preprocess_from_hparams
 from segattn.data.transforms import build_eval_transform
 
@@ -50,10 +50,11 @@ class PredictConfig:
     palette: list[list[int]] | None
     preprocess: EvalPreprocess
     eval_transform: Any  # albumentations Compose or None
+    max_pixels: int | None = DEFAULT_MAX_PIXELS  # larger images fail (per image) before they are decoded
 
     def read(self, path: Path) -> np.ndarray:
         """(H, W, C) float32 image in [0, 1] after the training eval transforms: what gets tiled."""
-        image = read_image(path, self.in_channels)
+        image = read_image(path, self.in_channels, max_pixels=self.max_pixels)
         if self.eval_transform is not None:
             out = self.eval_transform(image=image)["image"]
             if out.shape[:2] != image.shape[:2]:

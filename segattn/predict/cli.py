@@ -12,8 +12,11 @@ Exit status: 0 when every image was written or already done, 1 when any image fa
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
+
+from segattn.data.io import DEFAULT_MAX_PIXELS
 
 from .assemble import PROBS_FORMATS, OutputSpec
 from .tta import TTA_MODES
@@ -36,6 +39,10 @@ def build_parser(prog: str = "segattn-predict") -> argparse.ArgumentParser:
     g.add_argument("--batch-size", type=int, default=4, help="tiles per forward pass, across images (4)")
     g.add_argument("--tta", choices=TTA_MODES, default="none", help="test-time augmentation: none, flip (4) or d4 (8)")
     g.add_argument("--threshold", type=float, default=None, help="binary models: foreground above (default 0.5)")
+    g.add_argument(
+        "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+        help=f"larger images fail before they are decoded, about 17 bytes per pixel ({DEFAULT_MAX_PIXELS:,})",
+    )  # fmt: skip
     o = p.add_argument_group("outputs")
     o.add_argument("--save-probs", action="store_true", help="also write probability maps")
     o.add_argument("--probs-format", choices=PROBS_FORMATS, default="png8", help="png8, png16 or npy (png8)")
@@ -59,7 +66,7 @@ def _check(p: argparse.ArgumentParser, ns: argparse.Namespace) -> None:
         p.error(f"--overlap must be in [0, 1), got {ns.overlap}")
     if ns.sigma <= 0:
         p.error(f"--sigma must be > 0, got {ns.sigma}")
-    for name in ("batch_size", "devices"):
+    for name in ("batch_size", "devices", "max_pixels"):
         if getattr(ns, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(ns, name)}")
     if ns.num_workers < 0:
@@ -80,6 +87,7 @@ def main(argv: list[str] | None = None, *, prog: str = "segattn-predict") -> int
 
     try:
         net, cfg = load_checkpoint(ns.ckpt, trust=ns.trust_checkpoint)
+        cfg = dataclasses.replace(cfg, max_pixels=ns.max_pixels)
         images = collect_inputs(ns.input, exclude=ns.output)
         spec = OutputSpec(
             num_classes=cfg.num_classes,

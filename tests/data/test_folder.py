@@ -233,3 +233,24 @@ def test_eval_batches_are_padded_and_carry_orig_size(tmp_path: Path) -> None:
     assert (batch["mask"][:, 40:] == 255).all() and (batch["mask"][:, :, 56:] == 255).all()
     assert set(batch["mask"][:, :40, :56].unique().tolist()) <= {0, 1}
     assert batch["index"].tolist() == [0, 1]
+
+
+def test_a_rotated_phone_jpeg_pairs_with_the_mask_drawn_on_what_a_viewer_shows(tmp_path: Path) -> None:
+    # issue 11: IMREAD_UNCHANGED ignored the EXIF orientation, so image and mask disagreed (size or content)
+    from segattn.data.io import apply_orientation
+    from tests.data.helpers import write_oriented
+
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        upright_mask = blocky_mask(rng, 56, 40)  # (H, W) as the user sees the photo
+        upright = np.where(upright_mask[:, :, None] == 1, 30, 220).astype(np.uint8).repeat(3, axis=2)
+        stored = apply_orientation(upright, 8)  # the sensor's pixels; tag 6 turns them back upright
+        write_oriented(tmp_path / "images" / f"p{i}.jpg", stored, 6, quality=100)
+        write(tmp_path / "masks" / f"p{i}.png", upright_mask)
+    module = dm(tmp_path, val_fraction=0.5, crop_size=None)
+    module.setup("validate")
+    batch = next(iter(module.val_dataloader()))
+    h, w = batch["orig_size"][0].tolist()
+    assert (h, w) == (56, 40)
+    dark = batch["image"][0, 0, :h, :w] < 0  # below the mean: the dark (wall) pixels
+    assert (dark == (batch["mask"][0, :h, :w] == 1)).float().mean() > 0.99

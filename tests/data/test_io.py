@@ -120,3 +120,48 @@ def test_palette_mask(tmp_path: Path) -> None:
     np.testing.assert_array_equal(read_mask(path, "palette", palette, 3), [[0, 1, 2, 1]])
     with pytest.raises(BadFileError, match=r"p.png: colours not in the palette: \(0, 128, 255\) x1"):
         read_mask(path, "palette", palette[:2], 2)
+
+
+ASYMMETRIC = np.random.default_rng(0).integers(0, 256, (6, 10, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_gives_what_a_viewer_shows(tmp_path: Path, orientation: int) -> None:
+    from PIL import Image, ImageOps
+
+    from segattn.data.io import apply_orientation, read_raw
+    from tests.data.helpers import write_oriented
+
+    # JPEG (a phone photo): OpenCV's colour-converting read applies the tag, as viewers do; IMREAD_UNCHANGED does not
+    jpg = write_oriented(tmp_path / "phone.jpg", ASYMMETRIC, orientation, quality=95)
+    viewer = cv2.imread(str(jpg), cv2.IMREAD_COLOR)[:, :, ::-1]
+    got = (read_image(jpg) * 255).round().astype(np.uint8)
+    assert got.shape == viewer.shape == ((10, 6, 3) if orientation >= 5 else (6, 10, 3))
+    np.testing.assert_array_equal(got, viewer)
+    # PNG with an eXIf chunk: Pillow's exif_transpose is the reference; lossless, so exact
+    png = write_oriented(tmp_path / "scan.png", ASYMMETRIC, orientation)
+    want = np.asarray(ImageOps.exif_transpose(Image.open(png)))
+    np.testing.assert_array_equal((read_image(png) * 255).round().astype(np.uint8), want)
+    # TIFF: libtiff turns the pixels itself; nothing may be applied twice
+    for array in (ASYMMETRIC, ASYMMETRIC[:, :, 0], ASYMMETRIC[:, :, 0].astype(np.uint16) * 257):
+        tif = write_oriented(tmp_path / "scan.tif", array, orientation)
+        raw = read_raw(tif)
+        np.testing.assert_array_equal(raw[:, :, ::-1] if raw.ndim == 3 else raw, apply_orientation(array, orientation))
+
+
+def test_max_pixels_refuses_a_huge_image_from_its_header_before_decoding(tmp_path: Path) -> None:
+    import resource
+
+    from segattn.data.io import read_header, read_raw
+    from tests.data.helpers import png_header_only
+
+    bomb = png_header_only(tmp_path / "bomb.png", 20000, 20000)  # would be 4.5 GiB as float32 RGB
+    assert read_header(bomb.read_bytes()).pixels == 400_000_000
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(BadFileError, match=r"bomb.png: 20000x20000 is 400.0 M pixels, above the limit of 150.0 M"):
+        read_image(bomb, max_pixels=150_000_000)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KiB: nothing was allocated
+    small = write(tmp_path / "small.png", np.zeros((30, 40), np.uint8))
+    assert read_raw(small, max_pixels=1200).shape == (30, 40)
+    with pytest.raises(BadFileError, match="30 is 0.0 M pixels, above"):
+        read_raw(small, max_pixels=1199)

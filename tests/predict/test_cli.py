@@ -172,3 +172,26 @@ def test_a_glob_with_dotdot_never_overwrites_an_input_image(tiny_ckpt: Path, tmp
     assert (tmp_path / "photos" / "keep.png").read_bytes() == before
     assert sorted(p.name for p in (tmp_path / "photos").iterdir()) == ["keep.png"]
     assert (tmp_path / "out" / "keep.png").is_file()
+
+
+def test_an_image_above_max_pixels_fails_alone_with_its_size(tiny_ckpt: Path, tmp_path: Path) -> None:
+    from tests.data.helpers import png_header_only
+
+    write_image(tmp_path / "in" / "ok.png", 40, 40)
+    png_header_only(tmp_path / "in" / "huge.png", 20000, 20000)  # 434 KB in the issue; 4.5 GiB as float32
+    assert _run("--ckpt", tiny_ckpt, "--input", tmp_path / "in", "--output", tmp_path / "out") == 1
+    rows = {Path(r["input"]).name: r for r in _rows(tmp_path / "out" / "manifest.csv")}
+    assert rows["ok.png"]["status"] == "ok" and rows["huge.png"]["status"] == "failed"
+    assert "20000x20000 is 400.0 M pixels, above the limit of 150.0 M" in rows["huge.png"]["error"]
+    assert _run("--ckpt", tiny_ckpt, "--input", tmp_path / "in", "--output", tmp_path / "o2", "--max-pixels", "1000") == 1
+    assert {r["status"] for r in _rows(tmp_path / "o2" / "manifest.csv")} == {"failed"}
+
+
+def test_masks_of_an_exif_rotated_jpeg_have_the_size_a_viewer_shows(tiny_ckpt: Path, tmp_path: Path) -> None:
+    from tests.data.helpers import write_oriented
+
+    stored = np.random.default_rng(0).integers(0, 256, (30, 50, 3), dtype=np.uint8)
+    write_oriented(tmp_path / "in" / "phone.jpg", stored, 6)
+    assert _run("--ckpt", tiny_ckpt, "--input", tmp_path / "in", "--output", tmp_path / "out", "--overlay") == 0
+    assert cv2.imread(str(tmp_path / "out" / "phone.png"), cv2.IMREAD_UNCHANGED).shape == (50, 30)
+    assert cv2.imread(str(tmp_path / "out" / "phone_overlay.jpg")).shape == (50, 30, 3)
