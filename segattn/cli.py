@@ -25,9 +25,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import json
+import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 from jsonargparse import DefaultHelpFormatter
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -82,49 +85,89 @@ class SegAttnCLI(LightningCLI):
         except (ValueError, FileNotFoundError, NotADirectoryError) as err:
             self._parser(self.subcommand).error(str(err))
 
-    def validate(self, **kwargs) -> None:
-        """``trainer.validate``, with ``--ckpt_path best`` / ``last`` found on disk (see :meth:`_resolve_ckpt`)."""
-        self.trainer.validate(**self._resolve_ckpt("validate", kwargs))
+    def _parse_ckpt_path(self) -> None:
+        """Lightning's step that rebuilds the model from ``--ckpt_path``'s hyperparameters, made explicit.
 
-    def test(self, **kwargs) -> None:
-        """``trainer.test``; a report already in the report folder is a command-line error, not a traceback."""
-        kwargs = self._resolve_ckpt("test", kwargs)
+        The checkpoint is read safely first, so a missing, truncated or foreign file is a one-line error (Lightning
+        would fail inside ``torch.load`` with a traceback); ``best`` / ``last`` are found on disk first (see
+        :meth:`_find_ckpt`), so the checkpoint's settings apply to them too. The checkpoint's model settings then
+        replace the config's, as in Lightning; any value the user set (config file or flag) that the checkpoint
+        overrides is named: for the network and the class count that is an error (the checkpoint's network is the
+        one that runs), for anything else a warning saying the checkpoint's value is used.
+        """
+        sub = self.config.get("subcommand")
+        if not sub:
+            return
+        cfg = self.config[sub]
+        path = cfg.get("ckpt_path")
+        if path in ("best", "last"):
+            found = self._find_ckpt(sub, cfg, path)
+            if found is None:  # fit: Lightning's own rule ("last" with nothing saved yet starts a new run)
+                return
+            cfg.ckpt_path = path = str(found)
+        if not path:
+            return
+        from segattn.predict.checkpoint import read_checkpoint
+
         try:
-            self.trainer.test(**kwargs)
-        except FileExistsError as err:  # raised by ReportCallback before any test batch runs
-            self._parser("test").error(f"{err} (here: --report.overwrite true, or another --report.report_dir)")
+            read_checkpoint(Path(path))
+        except (ValueError, FileNotFoundError) as err:
+            self._parser(sub).error(f"--ckpt_path: {err}")
+        before = _flat(cfg.model.as_dict())
+        defaults = _flat(self._parser(sub).get_defaults().model.as_dict())
+        super()._parse_ckpt_path()
+        after = _flat(self.config[sub].model.as_dict())
+        changed = [k for k in before if before[k] != after.get(k) and k not in _IGNORED_ON_RESTORE]
+        explicit = [k for k in changed if k.startswith("net.") or k == "num_classes" or before[k] != defaults.get(k)]
+        fatal = [k for k in explicit if k.startswith("net.") or k == "num_classes"]
+        for key in explicit:
+            given, stored = _show(before[key]), _show(after.get(key))
+            if key in fatal:
+                continue
+            print(f"segattn {sub}: warning: --model.{key} {given} is replaced by the checkpoint's {stored} "
+                  f"({path})", file=sys.stderr)  # fmt: skip
+        if fatal:
+            parts = "; ".join(f"--model.{k} is {_show(before[k])} but {_show(after.get(k))} in the checkpoint" for k in fatal)
+            self._parser(sub).error(
+                f"{parts} ({path}): a checkpoint's network is the one it was trained with; drop these settings, or "
+                "use the config saved beside the checkpoint (lightning_logs/version_N/config.yaml)"
+            )
 
-    def _resolve_ckpt(self, subcommand: str, kwargs: dict) -> dict:
-        """``--ckpt_path best`` or ``last`` in a process that did not fit: the newest run's checkpoint on disk.
+    def _find_ckpt(self, sub: str, cfg: Any, name: str) -> Path | None:
+        """``--ckpt_path best`` or ``last``: the checkpoint the newest run with this config wrote, found on disk.
 
         Lightning resolves these names only from the fit that ran in the same process, and otherwise raises. Here
-        they mean the checkpoint the last fit with this config wrote: in ``--checkpoint.dirpath`` if given, else in
-        the most recently written ``<default_root_dir>/checkpoints`` or ``<default_root_dir>/*/version_*/checkpoints``.
-        ``best`` is read from that run's ``last.ckpt`` (the ModelCheckpoint state), else the one ``best*.ckpt`` file.
-        The chosen file is printed; none found is a command-line error naming where it looked.
+        they mean: in ``--checkpoint.dirpath`` if given, else in the most recently written
+        ``<default_root_dir>/checkpoints`` or ``<default_root_dir>/*/version_*/checkpoints``; ``best`` is read from
+        that run's ``last.ckpt`` (the ModelCheckpoint state), else the one ``best*.ckpt`` file. The chosen file is
+        printed. None found: for ``fit`` Lightning's own rule applies (a new run), otherwise a command-line error
+        naming where it looked.
         """
-        name = kwargs.get("ckpt_path")
-        ckpt_cb = self.trainer.checkpoint_callback
-        if name not in ("best", "last") or not isinstance(ckpt_cb, ModelCheckpoint) or ckpt_cb.best_model_path:
-            return kwargs
-        if ckpt_cb.dirpath:
-            folders = [Path(ckpt_cb.dirpath)]
-            where = str(ckpt_cb.dirpath)
+        dirpath = cfg.get("checkpoint", {}).get("dirpath") if cfg.get("checkpoint") else None
+        if dirpath:
+            folders, where = [Path(dirpath)], str(dirpath)
         else:
-            root = Path(self.trainer.default_root_dir)
+            root = Path(cfg.trainer.get("default_root_dir") or os.getcwd())
             folders = [root / "checkpoints", *root.glob("*/version_*/checkpoints")]
             where = f"{root}/checkpoints or {root}/*/version_*/checkpoints"
         folders = [f for f in folders if f.is_dir() and any(f.glob("*.ckpt"))]
         folders.sort(key=lambda f: max(p.stat().st_mtime for p in f.glob("*.ckpt")))
         path = _checkpoint_in(folders[-1], name) if folders else None
-        if path is None:
-            self._parser(subcommand).error(
+        if path is None and sub != "fit":
+            self._parser(sub).error(
                 f"--ckpt_path {name}: no {'best' if name == 'best' else 'last.ckpt'} checkpoint found in {where} "
                 "(give the checkpoint's path instead)"
             )
-        if self.trainer.is_global_zero:
+        if path is not None and int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0:
             print(f"--ckpt_path {name}: {path}")
-        return {**kwargs, "ckpt_path": str(path)}
+        return path
+
+    def test(self, **kwargs) -> None:
+        """``trainer.test``; a report already in the report folder is a command-line error, not a traceback."""
+        try:
+            self.trainer.test(**kwargs)
+        except FileExistsError as err:  # raised by ReportCallback before any test batch runs
+            self._parser("test").error(f"{err} (here: --report.overwrite true, or another --report.report_dir)")
 
     def after_fit(self) -> None:
         # trainer.log_dir is a broadcast from rank 0 under DDP: every process must ask, only rank 0 prints
@@ -144,8 +187,26 @@ class SegAttnCLI(LightningCLI):
             print(f"logs and config: {log_dir}")
 
 
+# model keys a checkpoint may hold differently without a user's value being lost
+_IGNORED_ON_RESTORE = frozenset({"net.init_args.encoder_weights", "net.encoder_weights"})
+
+
+def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a.b": leaf}`` of nested mappings; sequences are leaves, tuples compared as lists."""
+    if isinstance(tree, dict):
+        out: dict[str, Any] = {}
+        for key, value in tree.items():
+            out.update(_flat(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: json.loads(json.dumps(tree, default=str))}
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value) if not isinstance(value, str) else value
+
+
 def _checkpoint_in(folder: Path, name: str) -> Path | None:
-    """``last.ckpt`` in ``folder``, or its best checkpoint (see ``SegAttnCLI._resolve_ckpt``); None if not there."""
+    """``last.ckpt`` in ``folder``, or its best checkpoint (see ``SegAttnCLI._find_ckpt``); None if not there."""
     import torch
 
     last = folder / "last.ckpt"

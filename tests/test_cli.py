@@ -153,6 +153,47 @@ def test_ckpt_path_best_and_last_are_found_on_disk_in_a_new_process(tiny: Path, 
     assert code == 2 and "no best checkpoint found in" in capsys.readouterr().err
 
 
+def test_a_setting_the_checkpoint_overrides_is_named_not_silently_dropped(tiny: Path, tmp_path: Path, capsys) -> None:
+    # issue 11: `test --ckpt_path X --model.net.init_args.attention cbam` on a checkpoint without it exited 0
+    root = tmp_path / "run"
+    best = Path(lightning_cli(["fit", "--config", str(tiny), "--trainer.default_root_dir", str(root)])
+                .trainer.checkpoint_callback.best_model_path)  # fmt: skip
+    capsys.readouterr()
+    common = ["test", "--config", str(tiny), "--trainer.default_root_dir", str(tmp_path / "t"), "--ckpt_path"]
+    code = exit_code([*common, str(best), "--model.net.init_args.attention", "cbam"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--model.net.init_args.attention is cbam but" in err and str(best) in err
+    assert exit_code([*common, "last", "--trainer.default_root_dir", str(root), "--model.net.init_args.encoder_depth",
+                      "2", "--model.net.init_args.decoder_channels", "[16, 8]"]) == 2  # fmt: skip
+    assert "encoder_depth is 2 but 3 in the checkpoint" in capsys.readouterr().err
+    # a setting that does not change the network: a warning, and the checkpoint's value is what runs
+    cli = lightning_cli([*common, str(best), "--model.empty", "one", "--report.report_dir", str(tmp_path / "r")])
+    assert "--model.empty one is replaced by the checkpoint's exclude" in capsys.readouterr().err
+    assert cli.model.empty == "exclude"
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated zip", b"\x80\x02random pickle bytes", b"hello"])
+def test_an_unusable_ckpt_path_is_one_line(tiny: Path, tmp_path: Path, capsys, content: bytes) -> None:
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(content)
+    for command in ("fit", "validate", "test"):
+        assert exit_code([command, "--config", str(tiny), "--ckpt_path", str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and str(bad) in err.splitlines()[-1]
+    assert exit_code(["test", "--config", str(tiny), "--ckpt_path", str(tmp_path / "missing.ckpt")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_fit_ckpt_path_last_resumes_the_newest_run_without_a_fixed_dirpath(tiny: Path, tmp_path: Path, capsys) -> None:
+    logged = ["--config", str(tiny), "--trainer.default_root_dir", str(tmp_path), "--trainer.logger", "true"]
+    first = lightning_cli(["fit", *logged])
+    last = tmp_path / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+    assert first.trainer.global_step == 1 and last.is_file()
+    resumed = lightning_cli(["fit", *logged, "--trainer.max_epochs", "2", "--ckpt_path", "last"])
+    assert f"--ckpt_path last: {last}" in capsys.readouterr().out
+    assert resumed.trainer.global_step == 2  # one more epoch of one step, not a new run of two
+
+
 def test_test_refuses_an_existing_report_with_a_usage_error(tiny: Path, tmp_path: Path, capsys) -> None:
     report = tmp_path / "report"
     report.mkdir()
