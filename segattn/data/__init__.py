@@ -3,7 +3,7 @@
 - ``io``: ``read_image`` / ``read_mask`` for any PNG / JPEG / TIFF / BMP (gray, RGB, RGBA, 8/16-bit).
 - ``transforms``: albumentations pipelines from YAML (the package's only albumentations import).
 - ``preprocess``: normalise / pad / to-tensor, ``eval_preprocess_from_hparams``, ``pad_collate``.
-- ``floorplans*``: synthetic scanned floor plans with exact wall masks; ``write_floorplans`` to disk.
+- ``floorplans``: synthetic scanned floor plans with exact wall masks (a subpackage); ``write_floorplans`` to disk.
 - ``folder``: pairing, validation and splits of ``root/images`` + ``root/masks``.
 - ``datamodule``: ``SegDataModule`` for LightningCLI.
 """

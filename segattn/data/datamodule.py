@@ -29,7 +29,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader, Dataset
 
-from segattn.data.floorplans_dataset import FloorplanDataset
+from segattn.data.floorplans.dataset import FloorplanDataset
 from segattn.data.folder import (
     DatasetError,
     FolderDataset,

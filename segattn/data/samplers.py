@@ -23,7 +23,7 @@ from typing import Any
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DistributedSampler, Sampler
 
-from segattn.data.floorplans_dataset import EpochSampler
+from segattn.data.floorplans.dataset import EpochSampler
 
 
 class UnpaddedDistributedSampler(UnrepeatedDistributedSampler):

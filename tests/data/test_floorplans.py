@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from segattn.data import SegDataModule, generate_floorplan, write_floorplans
-from segattn.data.floorplans_dataset import EpochSampler
+from segattn.data.floorplans.dataset import EpochSampler
 from segattn.data.io import read_image, read_mask
 from tests.data.helpers import tree_digest
 
@@ -163,8 +163,8 @@ def test_lightning_fit_sees_new_plans_every_epoch(tmp_path: Path) -> None:
 def test_every_drawn_wall_pixel_is_in_the_mask(style: str) -> None:
     """A wall's mask covers all of its ink, outline included (the outline stroke straddles the wall's edge; before
     this was tested its outer half was ink but not wall, a 1-2 px label error along every outlined wall)."""
-    from segattn.data.floorplans_draw import draw_walls
-    from segattn.data.floorplans_layout import make_layout
+    from segattn.data.floorplans.draw import draw_walls
+    from segattn.data.floorplans.layout import make_layout
 
     for seed in range(10):
         rng = np.random.default_rng(seed)

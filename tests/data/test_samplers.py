@@ -8,7 +8,7 @@ import pytest
 from torch.utils.data import DistributedSampler
 
 from segattn.data import SegDataModule
-from segattn.data.floorplans_dataset import EpochSampler
+from segattn.data.floorplans.dataset import EpochSampler
 from segattn.data.samplers import (
     DistributedEpochSampler,
     UnpaddedDistributedSampler,

@@ -13,8 +13,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from segattn.data.floorplans_draw import circle, line, rect_outline
-from segattn.data.floorplans_layout import Plan, Room
+from .draw import circle, line, rect_outline
+from .layout import Plan, Room
 
 FONTS = (
     cv2.FONT_HERSHEY_SIMPLEX,

@@ -1,9 +1,9 @@
 """Synthetic scanned floor plans with an exact wall mask, generated on the fly from a seed.
 
 ``generate_floorplan(seed, size, noise_level)`` returns an RGB uint8 image and a {0, 1} wall mask. The
-geometry comes from ``floorplans_layout`` (rooms by recursive partition of a rectangular or L-shaped
+geometry comes from ``layout`` (rooms by recursive partition of a rectangular or L-shaped
 outline, exterior walls thicker than interior ones, doors and windows as gaps), the ink from
-``floorplans_draw`` / ``floorplans_text`` / ``floorplans_decor``; this file puts it on paper and scans it:
+``draw`` / ``text`` / ``decor``; this file puts it on paper and scans it:
 
 - paper white, cream, grey or lightly tinted, with a lighting gradient, sometimes an edge shadow, fibre texture;
 - ink near-black, blue-black, brown or pencil grey, partly faded;
@@ -25,10 +25,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from segattn.data.floorplans_decor import draw_hatched_area, draw_marks, draw_stairs, furnish
-from segattn.data.floorplans_draw import assign_wall_styles, draw_openings, draw_walls
-from segattn.data.floorplans_layout import door_swings, make_layout
-from segattn.data.floorplans_text import draw_dimensions, draw_room_labels, draw_sheet, random_style
+from .decor import draw_hatched_area, draw_marks, draw_stairs, furnish
+from .draw import assign_wall_styles, draw_openings, draw_walls
+from .layout import door_swings, make_layout
+from .text import draw_dimensions, draw_room_labels, draw_sheet, random_style
 
 Seed = int | Sequence[int] | np.random.SeedSequence
 

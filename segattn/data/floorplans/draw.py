@@ -14,7 +14,7 @@ import math
 import cv2
 import numpy as np
 
-from segattn.data.floorplans_layout import Opening, Plan, Wall
+from .layout import Opening, Plan, Wall
 
 SHIFT = 4  # OpenCV fixed-point bits: coordinates are multiplied by 16
 WALL_STYLES = ("solid", "grey", "hatch", "outline")

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from torch.utils.data import Dataset, Sampler
 
-from segattn.data.floorplans import generate_floorplan
+from .generate import generate_floorplan
 from segattn.data.preprocess import make_sample
 
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}

@@ -12,9 +12,9 @@ import math
 
 import numpy as np
 
-from segattn.data.floorplans_draw import Rect, circle, ellipse, fill_rect, hatch_pattern, line, rect_outline
-from segattn.data.floorplans_layout import Plan
-from segattn.data.floorplans_text import KIND_BY_NAME, TextStyle, put_text
+from .draw import Rect, circle, ellipse, fill_rect, hatch_pattern, line, rect_outline
+from .layout import Plan
+from .text import KIND_BY_NAME, TextStyle, put_text
 
 
 class _Local:

@@ -1,7 +1,7 @@
 """Geometry of a synthetic floor plan: outline, rooms by recursive partition, walls with doors and windows.
 
 Everything here is plain numbers in canvas pixels (before the slight scan rotation); drawing lives in
-``floorplans_draw.py``. A plan is a rectangle or an L (a corner cut away), split recursively into rooms
+``draw.py``. A plan is a rectangle or an L (a corner cut away), split recursively into rooms
 (binary space partition, each split one interior wall). Exterior walls are the outline's edges and are
 thicker than interior ones. Openings are gaps in a wall's solid spans: doors, double doors and open
 passages in interior walls, an entrance door and windows in exterior walls, never across a wall junction.
