@@ -127,7 +127,9 @@ class SegAttnCLI(LightningCLI):
             print(f"segattn {sub}: warning: --model.{key} {given} is replaced by the checkpoint's {stored} "
                   f"({path})", file=sys.stderr)  # fmt: skip
         if fatal:
-            parts = "; ".join(f"--model.{k} is {_show(before[k])} but {_show(after.get(k))} in the checkpoint" for k in fatal)
+            parts = "; ".join(
+                f"--model.{k} is {_show(before[k])} but {_show(after.get(k))} in the checkpoint" for k in fatal
+            )
             self._parser(sub).error(
                 f"{parts} ({path}): a checkpoint's network is the one it was trained with; drop these settings, or "
                 "use the config saved beside the checkpoint (lightning_logs/version_N/config.yaml)"

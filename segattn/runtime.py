@@ -21,7 +21,7 @@ import os
 import platform
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's <malloc.h>
-MMAP_THRESHOLD = 1 << 30  # only blocks of 1 GiB and more get their own mapping (an 8192² float32 RGB, 768 MiB, does not)
+MMAP_THRESHOLD = 1 << 30  # only blocks of 1 GiB and more get their own mapping (an 8192² float32 RGB does not)
 TRIM_THRESHOLD = 2**31 - 1  # the largest value mallopt takes (an int): never trim
 
 _done: bool | None = None

@@ -31,7 +31,9 @@ def _child(malloc: str | None) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "SEGATTN_MALLOC"}
     if malloc is not None:
         env["SEGATTN_MALLOC"] = malloc
-    out = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, check=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, check=True, timeout=120
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

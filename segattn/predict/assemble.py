@@ -17,9 +17,10 @@ import torch
 from torch import Tensor
 
 from segattn.data.io import read_image
+from segattn.files import write_bytes
 
 from .inputs import OutputPaths
-from .writer import NpyStripWriter, write_bytes
+from .writer import NpyStripWriter
 
 ProbsFormat = str  # "png8" | "png16" | "npy"
 PROBS_FORMATS = ("png8", "png16", "npy")

@@ -25,12 +25,14 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from segattn.files import remove_stale_temporaries
+
 from .assemble import ImageAssembler, OutputSpec
 from .inputs import InputImage, OutputPaths
 from .stream import ImageEvent, Preprocessing, TileStream
 from .tiling import StripBlender, gaussian_weight, stride_for
 from .tta import predict_with_tta, transforms_for
-from .writer import Manifest, remove_stale_temporaries
+from .writer import Manifest
 
 
 class TilePredictor(pl.LightningModule):
@@ -255,6 +257,9 @@ def predict_folder(
         trainer.predict(model, dataloaders=loader, return_predictions=False)
     assert writer.manifest is not None
     return PredictResult(
-        **writer.counts, seconds=writer.seconds, manifest=writer.manifest.path, is_global_zero=trainer.is_global_zero,
+        **writer.counts,
+        seconds=writer.seconds,
+        manifest=writer.manifest.path,
+        is_global_zero=trainer.is_global_zero,
         stale_removed=writer.stale_removed,
     )

@@ -20,7 +20,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
+from segattn.data.io import IMAGE_EXTENSIONS
+
 _GLOB_MAGIC = ("*", "?", "[")
 
 
@@ -42,7 +43,7 @@ class OutputPaths:
 
 
 def _is_image(p: Path) -> bool:
-    return p.suffix.lower() in IMAGE_SUFFIXES
+    return p.suffix.lower() in IMAGE_EXTENSIONS
 
 
 def _inside(p: Path, folder: Path | None) -> bool:
@@ -87,7 +88,7 @@ def collect_inputs(spec: str, *, exclude: str | Path | None = None) -> list[Inpu
     images = [InputImage(f, _relative(f, root)) for f in files if not _inside(f.resolve(), excl)]
     if not images:
         raise FileNotFoundError(
-            f"--input {spec!r}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))}"
+            f"--input {spec!r}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)}"
             + (f", outside the output folder {excl}" if excl else "")
             + ")"
         )

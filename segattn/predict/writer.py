@@ -1,11 +1,7 @@
-"""Files that are either complete or absent: atomic writes, no-clobber commits, an append-only manifest.
+"""Prediction's own files: probability maps streamed strip by strip, and the append-only manifest.
 
-Every output is written to a hidden temporary name beside its final path (``.<name>.<host>.<pid>.<random>.tmp``),
-flushed and fsynced, then renamed into place — so an interrupted run leaves no partial output and a rerun
-takes only final names as done. Without ``overwrite`` the rename is a hard link, which fails if the
-final name appeared meanwhile, so an existing file is never replaced even by a concurrent run. A run killed
-before it could clean up (SIGKILL, power loss) leaves its temporary files behind; the next run removes those
-whose process, on this host, no longer exists (:func:`remove_stale_temporaries`), and nothing else.
+Both go through :mod:`segattn.files` (one atomic write for all of segattn), so an interrupted run leaves no
+partial file.
 
 The manifest is a CSV that runs append to (one ``run`` id per invocation), so a rerun never loses
 earlier rows; if the existing file has other columns, a new ``manifest-<run>.csv`` is started instead.
@@ -15,105 +11,16 @@ share the file without interleaving lines.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import os
-import re
-import secrets
-import socket
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 
+from segattn.files import atomic_open
+
 MANIFEST_FIELDS = ("run", "input", "output", "size", "seconds", "status", "error")
-TMP_SUFFIX = ".tmp"
-_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32] or "host"
-# this host's ".<name>.<host>.<pid>.<8 hex>.tmp", and 0.1's ".<name>.<pid>.<8 hex>.tmp" (no host; outputs only)
-_STALE = (
-    re.compile(rf"^\..+\.{re.escape(_HOST)}\.(?P<pid>\d+)\.[0-9a-f]{{8}}\.tmp$"),
-    re.compile(r"^\..+\.(?:png|jpg|npy)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp$"),
-)
-
-
-def temp_path(final: Path) -> Path:
-    return final.with_name(f".{final.name}.{_HOST}.{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists but is not ours (EPERM), or the platform cannot tell: keep its files
-        return True
-    return True
-
-
-def remove_stale_temporaries(folders: Iterable[Path]) -> list[Path]:
-    """Delete, in ``folders`` (not below them), the temporary files of runs on this host that no longer exist.
-
-    Only names of :func:`temp_path`'s pattern with this host's name are considered (and 0.1's pattern, which had
-    no host); a file whose process still runs (another prediction into the same folder) or that another host
-    wrote is kept. Returns the removed paths.
-    """
-    removed = []
-    for folder in dict.fromkeys(Path(f) for f in folders):
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:  # not created yet, or unreadable: nothing of ours can be there
-            continue
-        for entry in entries:
-            m = next((m for m in (r.match(entry.name) for r in _STALE) if m), None)
-            if m is None or not entry.is_file(follow_symlinks=False) or _alive(int(m["pid"])):
-                continue
-            with contextlib.suppress(FileNotFoundError):  # another run may be sweeping too
-                os.unlink(entry.path)
-                removed.append(Path(entry.path))
-    return removed
-
-
-def commit(tmp: Path, final: Path, *, overwrite: bool) -> None:
-    """Move a finished ``tmp`` to ``final``; without ``overwrite`` never replace an existing ``final``."""
-    if overwrite:
-        os.replace(tmp, final)
-        return
-    try:
-        os.link(tmp, final)  # atomic and fails if `final` exists
-    except FileExistsError:
-        tmp.unlink(missing_ok=True)
-        raise FileExistsError(f"{final} already exists (pass --overwrite to replace it)") from None
-    except OSError:  # filesystem without hard links: check, then rename (a race here is only with another run)
-        if final.exists():
-            tmp.unlink(missing_ok=True)
-            raise FileExistsError(f"{final} already exists (pass --overwrite to replace it)") from None
-        os.replace(tmp, final)
-    else:
-        tmp.unlink()
-
-
-@contextmanager
-def atomic_open(final: Path, *, overwrite: bool) -> Iterator[BinaryIO]:
-    """Open a temporary file for writing; on success it becomes ``final``, on any error it is removed."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(final)
-    try:
-        with open(tmp, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        commit(tmp, final, overwrite=overwrite)
-    except BaseException:  # includes KeyboardInterrupt: never leave a temporary file behind
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_bytes(final: Path, data: bytes, *, overwrite: bool) -> None:
-    with atomic_open(final, overwrite=overwrite) as f:
-        f.write(data)
 
 
 class NpyStripWriter:

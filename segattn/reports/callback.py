@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from segattn.files import write_bytes
 from segattn.metrics import EMPTY_RULES, EmptyRule
 from segattn.reports.evaluate import image_key
 from segattn.reports.examples import ExampleKeeper, display_image, make_panels
@@ -212,14 +213,10 @@ class ReportCallback(L.Callback):
 
     def _write_prediction(self, name: str, pred: np.ndarray) -> None:
         rel = "predictions" / Path(prediction_path(name))
-        path = self.out / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
         ok, buf = cv2.imencode(".png", pred)
         if not ok:
             raise RuntimeError(f"could not encode the prediction of {name}")
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(buf.tobytes())
-        tmp.replace(path)
+        write_bytes(self.out / rel, buf.tobytes(), overwrite=True)  # the folder was made ready for this report
         self.written.append(rel.as_posix())
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -183,7 +183,8 @@ def test_an_image_above_max_pixels_fails_alone_with_its_size(tiny_ckpt: Path, tm
     rows = {Path(r["input"]).name: r for r in _rows(tmp_path / "out" / "manifest.csv")}
     assert rows["ok.png"]["status"] == "ok" and rows["huge.png"]["status"] == "failed"
     assert "20000x20000 is 400.0 M pixels, above the limit of 150.0 M" in rows["huge.png"]["error"]
-    assert _run("--ckpt", tiny_ckpt, "--input", tmp_path / "in", "--output", tmp_path / "o2", "--max-pixels", "1000") == 1
+    out2 = tmp_path / "o2"
+    assert _run("--ckpt", tiny_ckpt, "--input", tmp_path / "in", "--output", out2, "--max-pixels", "1000") == 1
     assert {r["status"] for r in _rows(tmp_path / "o2" / "manifest.csv")} == {"failed"}
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from segattn.predict.writer import MANIFEST_FIELDS, Manifest, NpyStripWriter, atomic_open, write_bytes
+from segattn.files import atomic_open, write_bytes
+from segattn.predict.writer import MANIFEST_FIELDS, Manifest, NpyStripWriter
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -78,7 +79,7 @@ def test_stale_temporaries_of_dead_runs_are_removed_and_nothing_else(tmp_path: P
     import subprocess
     import sys
 
-    from segattn.predict.writer import remove_stale_temporaries, temp_path
+    from segattn.files import remove_stale_temporaries, temp_path
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     pid = int(dead.stdout)  # a process that has exited
