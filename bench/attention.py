@@ -37,7 +37,7 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, 
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing segattn
 from bench import _common  # noqa: E402
-from segattn.attention import create_attention, registered_attention_names  # noqa: E402
+from segattn.attention import ATTENTION_NAMES, create_attention  # noqa: E402
 
 DEFAULT_SHAPES = ((256, 16, 16), (128, 32, 32), (64, 64, 64), (32, 128, 128))
 QUICK_SHAPES = ((16, 8, 8),)
@@ -204,7 +204,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     torch.manual_seed(0)
-    names = args.names or registered_attention_names()
+    names = args.names or list(ATTENTION_NAMES)
     rows, baselines = [], []
     for shape in args.shapes:
         shape_rows, baseline = bench_shape(names, shape, args)

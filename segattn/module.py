@@ -37,8 +37,7 @@ the case as 1 / 0 instead (see :mod:`segattn.metrics`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, TypedDict
+from typing import Any
 
 import lightning as L
 import torch
@@ -49,39 +48,23 @@ from torchmetrics.segmentation import DiceScore
 
 from segattn.losses import DiceCELoss
 from segattn.metrics import EmptyRule, PerImageCounts, summarize_counts
-from segattn.models import AttentionUnet
-from segattn.models.block import NormSpec
-from segattn.models.spec import AttentionSpec
-from segattn.models.unet import Interpolation
+from segattn.models import AttentionUnet, output_channels
 from segattn.schedules import LRSchedulerFactory, WarmupCosineLR
+from segattn.signatures import keyword_types, typed_dict_of
 
 STAGES = ("val", "test")
 
 
-class AttentionUnetConfig(TypedDict, total=False):
-    """:class:`AttentionUnet`'s constructor arguments as a mapping, the form ``AttentionUnet.config`` returns.
+AttentionUnetConfig = typed_dict_of(
+    "AttentionUnetConfig",
+    keyword_types(AttentionUnet.__init__),
+    doc=""":class:`AttentionUnet`'s constructor arguments as a mapping, the form ``AttentionUnet.config`` returns.
 
-    Typed key by key so that jsonargparse validates a dict given for ``net`` as strictly as the ``class_path`` form
-    (with a bare ``dict`` in the union, a misspelt attention name would be accepted as "some dict").
-    ``tests/test_module.py`` keeps it equal to ``AttentionUnet.__init__``.
-    """
-
-    encoder_name: str
-    encoder_depth: int
-    encoder_weights: str | None
-    in_channels: int
-    classes: int
-    decoder_channels: Sequence[int]
-    decoder_use_norm: NormSpec
-    decoder_interpolation: Interpolation
-    attention: AttentionSpec | list[AttentionSpec]
-
-
-def output_channels(num_classes: int) -> int:
-    """Logit channels for ``num_classes`` mask classes: 1 for binary (sigmoid), else one per class (softmax)."""
-    if num_classes < 2:
-        raise ValueError(f"num_classes counts background too and must be >= 2, got {num_classes}")
-    return 1 if num_classes == 2 else num_classes
+    Read from the constructor's signature, so that jsonargparse validates a dict given for ``net`` as strictly as
+    the ``class_path`` form (with a bare ``dict`` in the union, a misspelt attention name would be accepted as
+    "some dict").
+    """,
+)
 
 
 class SegmentationModule(L.LightningModule):

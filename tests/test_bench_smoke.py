@@ -39,11 +39,11 @@ def assert_number(value: object) -> None:
 
 
 def test_attention_quick(tmp_path: Path) -> None:
-    from segattn.attention import registered_attention_names
+    from segattn.attention import ATTENTION_NAMES
 
     result = run_quick("attention", tmp_path)
     names = {row["attention"] for row in result["rows"]}
-    assert names == set(registered_attention_names())  # every registered module is measured
+    assert names == set(list(ATTENTION_NAMES))  # every registered module is measured
     for row in result["rows"]:
         for key in ("params", "forward_flops", "forward_vs_conv", "train_vs_conv", "extra_peak_mib"):
             assert_number(row[key])

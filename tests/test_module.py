@@ -189,10 +189,17 @@ def test_checkpoint_round_trip_from_python(tmp_path: Path) -> None:
         torch.testing.assert_close(loaded(x), module(x))
 
 
-def test_attention_unet_config_matches_the_constructor() -> None:
-    # the dict form of `net` is validated from AttentionUnetConfig: a key or type missing there would accept typos
+def test_the_dict_form_of_net_is_validated_key_by_key_at_parse_time() -> None:
+    # AttentionUnetConfig is read from AttentionUnet's signature: every argument is typed, typos are refused
+    import jsonargparse
+
     params = list(inspect.signature(AttentionUnet.__init__).parameters)[1:]  # drop self
     assert list(AttentionUnetConfig.__annotations__) == params
-    hints = typing.get_type_hints(AttentionUnet.__init__)
-    hints.pop("return")
-    assert typing.get_type_hints(AttentionUnetConfig) == hints
+    parser = jsonargparse.ArgumentParser(exit_on_error=False)
+    parser.add_class_arguments(SegmentationModule, "model", skip={"optimizer", "lr_scheduler"})
+    ok = parser.parse_args(["--model.net", '{"encoder_name": "resnet18", "attention": ["cbam", null, null, null, se]}'])
+    assert "cbam" in str(ok.model.net)
+    bad_nets = ('{"encoder_name": "resnet18", "attention": "cbma"}', '{"encoder_nmae": "r18"}', '{"encoder_depth": "5x"}')
+    for bad in bad_nets:
+        with pytest.raises(jsonargparse.ArgumentError):
+            parser.parse_args(["--model.net", bad])

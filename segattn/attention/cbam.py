@@ -21,7 +21,6 @@ import torch
 from torch import Tensor, nn
 
 from .layers import ActName, GateName, check_kernel_size, get_act, get_gate, reduced_channels
-from .registry import register_attention
 
 
 class ChannelGate(nn.Module):
@@ -58,7 +57,6 @@ class SpatialGate(nn.Module):
         return x * self.gate(self.conv(s))  # (B, 1, H, W) broadcast over C
 
 
-@register_attention("cbam")
 class Cbam(nn.Module):
     """CBAM: channel gate then spatial gate (arXiv:1807.06521).
 

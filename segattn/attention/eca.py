@@ -23,7 +23,6 @@ from timm.layers import EcaModule
 from torch import Tensor
 
 from .layers import GateName, check_channels, check_kernel_size, get_gate
-from .registry import register_attention
 
 
 def eca_kernel_size(channels: int, *, gamma: float = 2.0, beta: float = 1.0) -> int:
@@ -32,7 +31,6 @@ def eca_kernel_size(channels: int, *, gamma: float = 2.0, beta: float = 1.0) -> 
     return t if t % 2 == 1 else t + 1
 
 
-@register_attention("eca")
 class EfficientChannelAttention(EcaModule):
     """ECA: ``x * sigmoid(conv1d_k(mean_hw(x)))`` with k from C (arXiv:1910.03151).
 

@@ -24,10 +24,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .layers import ActName, GateName, check_channels, get_act, get_gate, reduced_channels
-from .registry import register_attention
 
 
-@register_attention("gate")
 class AttentionGate(nn.Module):
     """Attention gate: ``x * sigmoid(psi(relu(W_x x + W_g resize(g))))`` (arXiv:1804.03999).
 

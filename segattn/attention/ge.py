@@ -26,10 +26,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .layers import ActName, GateName, check_channels, get_act, get_gate, reduced_channels
-from .registry import register_attention
 
 
-@register_attention("ge")
 class GatherExcite(nn.Module):
     """Gather-Excite: ``x * sigmoid(resize(gather_e(x)))`` (arXiv:1810.12348).
 

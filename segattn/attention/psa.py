@@ -34,7 +34,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .layers import check_channels, reduced_channels
-from .registry import register_attention
 
 
 def _conv_bn(in_channels: int, out_channels: int, *, relu: bool = True) -> nn.Sequential:
@@ -99,7 +98,6 @@ class PSABranch(nn.Module):
         return point_wise_aggregate(feature, maps, self.grid, self.mode)
 
 
-@register_attention("psa")
 class PointWiseSpatialAttention(nn.Module):
     """PSANet bi-directional point-wise spatial attention, residual: ``x + γ · proj([collect, distribute])``.
 

@@ -1,52 +1,47 @@
-"""Attention registry: one name -> one module class, ``create_attention`` builds it.
+"""The attention table: one line per attention, name -> ``"module:Class"``; everything else is derived from it.
 
-Unknown names raise ``ValueError`` listing the choices (never an ``assert``: under ``python -O`` an assert
-vanishes and a model would silently be built without attention). ``None`` / ``"none"`` give ``nn.Identity``
-so callers never branch on ``is None``.
+Adding an attention is its module file (the ``channels``-first, keyword-only constructor of STYLE.md) plus one line
+in :data:`ATTENTION`. From the table come the YAML name type :data:`AttentionName` (a ``Literal``: jsonargparse
+rejects a typo at parse time), the option types of ``segattn.models.spec.AttentionConfig`` (from each constructor's
+signature) and :func:`create_attention`. Modules are imported when first used.
+
+Unknown names raise ``ValueError`` listing the choices (never an ``assert``: under ``python -O`` an assert vanishes
+and a model would silently be built without attention). ``None`` / ``"none"`` give ``nn.Identity`` so callers
+never branch on ``is None``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Literal, TypeVar, get_args
+import importlib
+from typing import Literal
 
 from torch import nn
 
-# The names a user may write in YAML. jsonargparse turns this Literal into a parse-time check, so a typo
-# fails before any tensor exists. tests/attention/test_registry.py keeps it equal to the registry.
-AttentionName = Literal["none", "se", "eca", "cbam", "scse", "ge", "gate", "self_attention", "psa"]
-ATTENTION_NAMES: tuple[str, ...] = tuple(n for n in get_args(AttentionName) if n != "none")
+ATTENTION: dict[str, str] = {
+    "se": "segattn.attention.se:SqueezeExcite",
+    "eca": "segattn.attention.eca:EfficientChannelAttention",
+    "cbam": "segattn.attention.cbam:Cbam",
+    "scse": "segattn.attention.scse:ConcurrentSqueezeExcite",
+    "ge": "segattn.attention.ge:GatherExcite",
+    "gate": "segattn.attention.gate:AttentionGate",
+    "self_attention": "segattn.attention.self_attention:SelfAttention",
+    "psa": "segattn.attention.psa:PointWiseSpatialAttention",
+}
 
-_REGISTRY: dict[str, type[nn.Module]] = {}
-
-M = TypeVar("M", bound=type[nn.Module])
-
-
-def register_attention(name: str) -> Callable[[M], M]:
-    """Class decorator adding an attention module to the registry under ``name``."""
-
-    def decorator(cls: M) -> M:
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(f"attention {name!r} is already registered to {_REGISTRY[name].__qualname__}")
-        _REGISTRY[name] = cls
-        return cls
-
-    return decorator
-
-
-def registered_attention_names() -> list[str]:
-    """Sorted names of every registered attention module."""
-    return sorted(_REGISTRY)
+ATTENTION_NAMES: tuple[str, ...] = tuple(ATTENTION)
+AttentionName = Literal[("none", *ATTENTION_NAMES)]  # type: ignore[valid-type]  # the names a user may write
 
 
 def get_attention_class(name: str) -> type[nn.Module]:
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown attention {name!r}; choose from {['none', *sorted(_REGISTRY)]}")
-    return _REGISTRY[name]
+    """The module class of attention ``name``; ``ValueError`` listing the names for anything else."""
+    if name not in ATTENTION:
+        raise ValueError(f"unknown attention {name!r}; choose from {['none', *ATTENTION_NAMES]}")
+    module_name, class_name = ATTENTION[name].split(":")
+    return getattr(importlib.import_module(module_name), class_name)
 
 
 def create_attention(name: str | None, channels: int, **kwargs) -> nn.Module:
-    """Build the attention module registered as ``name`` for a ``channels``-wide feature map.
+    """Build the attention module called ``name`` for a ``channels``-wide feature map.
 
     ``kwargs`` are the module's keyword-only options; an option the module does not take raises ``TypeError``
     naming it (no ``**kwargs`` swallowing typos).

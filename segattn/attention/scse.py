@@ -21,13 +21,11 @@ import torch
 from torch import Tensor, nn
 
 from .layers import ActName, GateName, check_channels, get_gate
-from .registry import register_attention
 from .se import SqueezeExcite
 
 _AGGREGATIONS = ("add", "max")
 
 
-@register_attention("scse")
 class ConcurrentSqueezeExcite(nn.Module):
     """scSE: ``x * cSE(x) + x * sSE(x)`` (arXiv:1803.02579).
 

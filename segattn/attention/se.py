@@ -19,10 +19,8 @@ from timm.layers import SEModule
 from torch import Tensor
 
 from .layers import ActName, GateName, get_act, get_gate, reduced_channels
-from .registry import register_attention
 
 
-@register_attention("se")
 class SqueezeExcite(SEModule):
     """Squeeze-and-Excitation: ``x * sigmoid(fc2(relu(fc1(mean_hw(x)))))`` (arXiv:1709.01507).
 

@@ -32,10 +32,8 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as apply_spectral_norm
 
 from .layers import reduced_channels
-from .registry import register_attention
 
 
-@register_attention("self_attention")
 class SelfAttention(nn.Module):
     """SAGAN self-attention ``x + γ · softmax(qᵀk) v`` over all H·W positions (arXiv:1805.08318).
 

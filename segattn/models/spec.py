@@ -16,10 +16,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from typing_extensions import Required, TypedDict
+from typing_extensions import Required
 
-from segattn.attention import AttentionName, get_attention_class
-from segattn.attention.layers import ActName, GateName
+from segattn.attention import ATTENTION_NAMES, AttentionName, get_attention_class
+from segattn.signatures import keyword_types, typed_dict_of
 
 Position = Literal["post", "pre", "both"]
 POSITIONS: tuple[str, ...] = get_args(Position)
@@ -29,39 +29,29 @@ NAMES: tuple[str, ...] = get_args(AttentionName)  # includes "none"
 RESERVED_OPTIONS = frozenset({"gating_channels"})
 
 
-class AttentionConfig(TypedDict, total=False):
-    """One decoder stage's attention: a name, where it sits in the block, and the module's own options.
+def _option_types() -> dict[str, Any]:
+    """Every module's keyword options with their types, from the constructors (one union where types differ)."""
+    options: dict[str, Any] = {}
+    for name in ATTENTION_NAMES:
+        for key, hint in keyword_types(get_attention_class(name).__init__, skip=("channels",)).items():
+            if key in RESERVED_OPTIONS:
+                continue
+            options[key] = hint if key not in options or options[key] == hint else options[key] | hint
+    return options
+
+
+AttentionConfig = typed_dict_of(
+    "AttentionConfig",
+    {"name": Required[AttentionName], "position": Position, **_option_types()},
+    doc="""One decoder stage's attention: a name, where it sits in the block, and the module's own options.
 
     ``position``: ``"post"`` (default) on the block output after ``conv2`` (SE, CBAM and scSE papers, fastai's
     self-attention); ``"pre"`` on the upsampled + concatenated input before ``conv1`` (smp's ``attention1``, here
     also in the last block, which has no skip); ``"both"``. ``gate`` takes no position: it always gates the skip
-    connection. Every other key is passed to the module as a keyword option; a key the module does not take is an
-    error when the model is built.
-    """
-
-    name: Required[AttentionName]
-    position: Position
-    # channel reduction (se, cbam, scse, ge, gate)
-    rd_ratio: float
-    rd_divisor: int
-    rd_channels: int | None
-    min_channels: int | None
-    act_layer: ActName
-    gate_layer: GateName
-    # eca: kernel_size None = adaptive from gamma, beta; cbam: spatial kernel
-    kernel_size: int | None
-    gamma: float
-    beta: float
-    # scse
-    aggregation: Literal["add", "max"]
-    # ge (gather-excite)
-    extent: int
-    extra_params: bool
-    use_mlp: bool
-    # self_attention, psa
-    spectral_norm: bool
-    fused: bool
-    grid: int
+    connection. Every other key is an option of some module's constructor (the keys and their types are read from
+    the constructors); a key the chosen module does not take is an error when the model is built.
+    """,
+)
 
 
 AttentionSpec = AttentionName | AttentionConfig | None

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from segattn.data.io import read_image
+from segattn.models.unet import output_channels
 from segattn.files import write_bytes
 
 from .inputs import OutputPaths
@@ -43,7 +44,7 @@ class OutputSpec:
 
     @property
     def channels(self) -> int:
-        return 1 if self.num_classes == 2 else self.num_classes
+        return output_channels(self.num_classes)
 
 
 class ImageAssembler:

@@ -1,5 +1,5 @@
-"""The registry: the parse-time ``AttentionName`` Literal and the registered classes stay equal; bad names and
-options fail with errors that name them; ``None`` / ``"none"`` build the identity."""
+"""The attention table: every line builds its class, the parse-time ``AttentionName`` Literal is the table; bad
+names and options fail with errors that name them; ``None`` / ``"none"`` build the identity."""
 
 from __future__ import annotations
 
@@ -9,22 +9,19 @@ import pytest
 import torch
 from torch import nn
 
-import segattn.attention  # noqa: F401  (importing the package registers every module)
-from segattn.attention import (
-    ATTENTION_NAMES,
-    AttentionName,
-    create_attention,
-    get_attention_class,
-    register_attention,
-    registered_attention_names,
-)
-from segattn.attention import registry as registry_module
+from segattn.attention import ATTENTION, ATTENTION_NAMES, AttentionName, create_attention, get_attention_class
 
 
-def test_literal_equals_registered_names() -> None:
-    literal = set(get_args(AttentionName)) - {"none"}
-    assert literal == set(registered_attention_names())
-    assert set(ATTENTION_NAMES) == literal
+def test_literal_is_the_table() -> None:
+    assert get_args(AttentionName) == ("none", *ATTENTION)
+    assert ATTENTION_NAMES == tuple(ATTENTION)
+
+
+def test_every_line_of_the_table_names_a_module_in_its_own_file() -> None:
+    for name, target in ATTENTION.items():
+        cls = get_attention_class(name)
+        assert f"{cls.__module__}:{cls.__qualname__}" == target
+        assert cls.__module__.startswith("segattn.attention.") and cls.__doc__
 
 
 def test_unknown_name_lists_the_choices() -> None:
@@ -32,7 +29,7 @@ def test_unknown_name_lists_the_choices() -> None:
         create_attention("squeeze_excite_typo", 8)
     message = str(info.value)
     assert "squeeze_excite_typo" in message
-    for name in registered_attention_names():
+    for name in ATTENTION_NAMES:
         assert repr(name) in message
 
 
@@ -50,21 +47,6 @@ def test_unknown_option_names_the_option(name: str) -> None:
         create_attention(name, 8, rd_ratoi=0.25)
 
 
-def test_duplicate_registration_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry_module, "_REGISTRY", dict(registry_module._REGISTRY))  # keep the real one clean
-    original = get_attention_class("se")
-
-    class Impostor(nn.Module):
-        pass
-
-    with pytest.raises(ValueError, match="already registered"):
-        register_attention("se")(Impostor)
-    assert get_attention_class("se") is original
-    # registering the same class again (e.g. a module re-import) is harmless
-    assert register_attention("se")(original) is original
-    assert get_attention_class("se") is original
-
-
-def test_registered_names_build_their_own_class() -> None:
-    for name in registered_attention_names():
+def test_names_build_their_own_class() -> None:
+    for name in ATTENTION_NAMES:
         assert type(create_attention(name, 8)) is get_attention_class(name)
