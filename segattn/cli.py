@@ -37,7 +37,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from segattn.data import SegDataModule
-from segattn.module import SegmentationModule, output_channels
+from segattn.labels import output_channels
+from segattn.module import SegmentationModule
 from segattn.reports.callback import ReportCallback
 
 # Extra subcommands, dispatched before LightningCLI: name -> "module:function". The module is imported only when

@@ -46,10 +46,12 @@ from torch import Tensor
 from torchmetrics.aggregation import MeanMetric
 from torchmetrics.segmentation import DiceScore
 
+from segattn.labels import IGNORE_INDEX, output_channels
 from segattn.losses import DiceCELoss
-from segattn.metrics import EmptyRule, PerImageCounts, summarize_counts
-from segattn.models import AttentionUnet, output_channels
+from segattn.metrics import PerImageCounts
+from segattn.models import AttentionUnet
 from segattn.schedules import LRSchedulerFactory, WarmupCosineLR
+from segattn.scoring import EmptyRule, summarize_counts
 from segattn.signatures import keyword_types, typed_dict_of
 
 STAGES = ("val", "test")
@@ -89,7 +91,7 @@ class SegmentationModule(L.LightningModule):
         net: AttentionUnet | AttentionUnetConfig,
         *,
         num_classes: int = 2,
-        ignore_index: int = 255,
+        ignore_index: int = IGNORE_INDEX,
         dice_weight: float = 1.0,
         ce_weight: float = 1.0,
         optimizer: OptimizerCallable = torch.optim.AdamW,

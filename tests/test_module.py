@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import typing
 from pathlib import Path
 
 import lightning as L
@@ -14,9 +13,10 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.hooks import RemovableHandle
 
-from segattn.metrics import confusion_counts, dice_from_counts
 from segattn.models import AttentionUnet
-from segattn.module import AttentionUnetConfig, SegmentationModule, output_channels
+from segattn.labels import output_channels
+from segattn.module import AttentionUnetConfig, SegmentationModule
+from segattn.scoring.counts import confusion_counts, dice_from_counts
 
 # validation_step / test_step are called here without a Trainer: their self.log calls are no-ops
 pytestmark = pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")
@@ -199,7 +199,7 @@ def test_the_dict_form_of_net_is_validated_key_by_key_at_parse_time() -> None:
     parser.add_class_arguments(SegmentationModule, "model", skip={"optimizer", "lr_scheduler"})
     ok = parser.parse_args(["--model.net", '{"encoder_name": "resnet18", "attention": ["cbam", null, null, null, se]}'])
     assert "cbam" in str(ok.model.net)
-    bad_nets = ('{"encoder_name": "resnet18", "attention": "cbma"}', '{"encoder_nmae": "r18"}', '{"encoder_depth": "5x"}')
+    bad_nets = ('{"encoder_name": "resnet18", "attention": "cbma"}', '{"encoder_nmae": "r"}', '{"encoder_depth": "x"}')
     for bad in bad_nets:
         with pytest.raises(jsonargparse.ArgumentError):
             parser.parse_args(["--model.net", bad])

@@ -11,8 +11,9 @@
 from segattn.data.datamodule import SegDataModule
 from segattn.data.floorplans import generate_floorplan, write_floorplans
 from segattn.data.folder import DatasetError
-from segattn.data.io import IGNORE_INDEX, BadFileError, read_image, read_mask
+from segattn.data.io import BadFileError, read_image, read_mask
 from segattn.data.preprocess import EvalPreprocess, eval_preprocess_from_hparams, pad_collate
+from segattn.labels import IGNORE_INDEX
 
 __all__ = [
     "IGNORE_INDEX",

@@ -34,8 +34,9 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from segattn.labels import IGNORE_INDEX
+
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
-IGNORE_INDEX = 255
 # Prediction's default --max-pixels: an A0 sheet at 300 dpi (9933 x 14043, 139 M) fits; at about 17 bytes per pixel
 # while predicting (the float32 RGB copy, the raw decode, the mask) that is 2.5 GB of memory at most.
 DEFAULT_MAX_PIXELS = 150_000_000

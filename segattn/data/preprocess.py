@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from segattn.data.io import IGNORE_INDEX, read_image
+from segattn.data.io import read_image
+from segattn.labels import IGNORE_INDEX
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)

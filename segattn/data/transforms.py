@@ -33,7 +33,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations would o
 import albumentations as A  # noqa: E402
 import cv2  # noqa: E402
 
-from segattn.data.io import IGNORE_INDEX  # noqa: E402
+from segattn.labels import IGNORE_INDEX  # noqa: E402
 
 TransformSpec = dict[str, Any]
 

@@ -3,7 +3,7 @@
 from .block import AttentionDecoderBlock
 from .decoder import AttentionUnetDecoder
 from .spec import AttentionConfig, AttentionSpec, Position, StageAttention, normalize_attention
-from .unet import AttentionUnet, output_channels
+from .unet import AttentionUnet
 from .weights import load_encoder_weights
 
 __all__ = [
@@ -16,5 +16,4 @@ __all__ = [
     "StageAttention",
     "load_encoder_weights",
     "normalize_attention",
-    "output_channels",
 ]

@@ -17,8 +17,8 @@ import torch
 from torch import Tensor
 
 from segattn.data.io import read_image
-from segattn.models.unet import output_channels
 from segattn.files import write_bytes
+from segattn.labels import output_channels
 
 from .inputs import OutputPaths
 from .writer import NpyStripWriter

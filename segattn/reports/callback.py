@@ -34,11 +34,11 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from segattn.files import write_bytes
-from segattn.metrics import EMPTY_RULES, EmptyRule
 from segattn.reports.evaluate import image_key
 from segattn.reports.examples import ExampleKeeper, display_image, make_panels
-from segattn.reports.rows import ScoreTable, foreground_dice, score_pair
 from segattn.reports.writer import RUN_INFO, prepare_out_dir, refuse_existing, write_report
+from segattn.scoring.counts import EMPTY_RULES, EmptyRule
+from segattn.scoring.table import ScoreTable, foreground_dice, score_pair
 
 RUN_FORMAT = "segattn-run/1"
 

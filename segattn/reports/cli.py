@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from segattn.metrics import EMPTY_RULES
+from segattn.scoring.counts import EMPTY_RULES
 
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError)
 

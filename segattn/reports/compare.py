@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from segattn.metrics import EMPTY_RULES, EmptyRule, dice_from_counts
 from segattn.reports.render import html_page, table_html
 from segattn.reports.runs import COST_KEYS, Run, load_run, run_labels
-from segattn.reports.stats import bootstrap_ci, holm, paired_difference
 from segattn.reports.svg import interval_svg
 from segattn.reports.writer import prepare_out_dir
+from segattn.scoring.counts import EMPTY_RULES, EmptyRule, dice_from_counts
+from segattn.scoring.stats import bootstrap_ci, holm, paired_difference
 
 COMPARE_FORMAT = "segattn-compare/1"
 COMPARE_MARKERS = ("compare.json", "compare.md", "compare.html")

@@ -14,10 +14,10 @@ import numpy as np
 from tqdm import tqdm
 
 from segattn.data.io import IMAGE_EXTENSIONS, MaskEncoding, Palette, read_image, read_mask
-from segattn.metrics import EMPTY_RULES, EmptyRule
 from segattn.reports.examples import ExampleKeeper, make_panels
-from segattn.reports.rows import ScoreTable, foreground_dice, score_pair
 from segattn.reports.writer import prepare_out_dir, write_report
+from segattn.scoring.counts import EMPTY_RULES, EmptyRule
+from segattn.scoring.table import ScoreTable, foreground_dice, score_pair
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from segattn.metrics import EmptyRule
-from segattn.reports.rows import ScoreTable, nanmean_rows, read_table
 from segattn.reports.summary import REPORT_FORMAT
 from segattn.reports.writer import PER_IMAGE, RUN_INFO, SUMMARY
+from segattn.scoring.counts import EmptyRule
+from segattn.scoring.table import ScoreTable, nanmean_rows, read_table
 
 COST_KEYS = ("params", "flops", "train_step_ms", "inference_ms_per_image")
 

@@ -17,10 +17,10 @@ import numpy as np
 import torch
 
 from segattn import __version__
-from segattn.metrics import EmptyRule, precision_from_counts, recall_from_counts, summarize_counts
-from segattn.reports.boundary import boundary_f1_from_counts
-from segattn.reports.rows import ScoreTable, nanmean_rows
-from segattn.reports.stats import bootstrap_ci
+from segattn.scoring.boundary import boundary_f1_from_counts
+from segattn.scoring.counts import EmptyRule, precision_from_counts, recall_from_counts, summarize_counts
+from segattn.scoring.stats import bootstrap_ci
+from segattn.scoring.table import ScoreTable, nanmean_rows
 
 REPORT_FORMAT = "segattn-report/1"
 EMPTY_RULE_TEXT: dict[str, str] = {

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from segattn.metrics import EmptyRule
 from segattn.reports.examples import ExampleKeeper
 from segattn.reports.render import example_strip, png_bytes, render_html, render_markdown
-from segattn.reports.rows import ScoreTable, write_table
 from segattn.reports.summary import build_summary
 from segattn.reports.svg import histogram_svg
+from segattn.scoring.counts import EmptyRule
+from segattn.scoring.table import ScoreTable, write_table
 
 SUMMARY = "summary.json"
 PER_IMAGE = "per_image.csv"

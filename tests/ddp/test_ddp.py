@@ -20,7 +20,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from segattn.attention import ATTENTION_NAMES
 from segattn.models import AttentionUnet
-from segattn.reports.rows import read_table
+from segattn.scoring.table import read_table
 from tests.ddp.helpers import last_metrics, merge, read_eval, run_cli, run_here, run_torchrun, write_config
 
 DDP2 = {"trainer": {"strategy": "ddp", "devices": 2}}

@@ -12,8 +12,8 @@ import yaml
 
 from segattn.reports.ablate import ablate, parse_attention, parse_seeds
 from segattn.reports.cli import ablate_main
-from segattn.reports.rows import ScoreTable
 from segattn.reports.writer import prepare_out_dir, write_report
+from segattn.scoring.table import ScoreTable
 
 TINY = """\
 seed_everything: 0

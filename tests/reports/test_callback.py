@@ -12,7 +12,7 @@ import pytest
 
 from segattn.reports.callback import ReportCallback, prediction_path, report_name
 from segattn.reports.evaluate import evaluate_folders
-from segattn.reports.rows import read_table
+from segattn.scoring.table import read_table
 from tests.reports.helpers import FolderData, make_folder, tiny_module
 
 

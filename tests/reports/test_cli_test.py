@@ -9,7 +9,7 @@ import lightning as L
 import numpy as np
 
 from segattn.reports.cli import evaluate_main
-from segattn.reports.rows import read_table
+from segattn.scoring.table import read_table
 from tests.reports.helpers import make_folder
 
 SIZES = [(40, 50), (64, 64), (33, 47), (48, 30), (64, 40), (37, 71)]  # none a multiple of 32 on both sides

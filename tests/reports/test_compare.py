@@ -12,8 +12,8 @@ from scipy import stats
 
 from segattn.reports.cli import compare_main
 from segattn.reports.compare import compare_runs
-from segattn.reports.rows import ScoreTable
 from segattn.reports.writer import prepare_out_dir, write_report
+from segattn.scoring.table import ScoreTable
 
 N = 30
 

@@ -16,8 +16,9 @@ import cv2
 import numpy as np
 from torch.utils.data import Dataset, Sampler
 
-from .generate import generate_floorplan
 from segattn.data.preprocess import make_sample
+
+from .generate import generate_floorplan
 
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
 

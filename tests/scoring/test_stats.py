@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from segattn.reports.stats import bootstrap_ci, paired_difference, wilcoxon_p
+from segattn.scoring.stats import bootstrap_ci, paired_difference, wilcoxon_p
 
 
 def _dice_like(n: int, seed: int) -> np.ndarray:

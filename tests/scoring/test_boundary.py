@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from segattn.reports.boundary import boundary_counts, boundary_f1_from_counts, class_boundary
+from segattn.scoring.boundary import boundary_counts, boundary_f1_from_counts, class_boundary
 
 
 def _line(shift: int = 0, size: int = 16) -> np.ndarray:

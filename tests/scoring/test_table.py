@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from segattn.reports.rows import ScoreTable, foreground_dice, read_table, score_pair, write_table
+from segattn.scoring.table import ScoreTable, foreground_dice, read_table, score_pair, write_table
 
 
 def _m(rows: list[list[int]]) -> np.ndarray:

@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from segattn.metrics import (
+from segattn.labels import IGNORE_INDEX
+from segattn.scoring.boundary import boundary_counts, boundary_f1_from_counts
+from segattn.scoring.counts import (
     EmptyRule,
     confusion_counts,
     dice_from_counts,
@@ -28,7 +30,6 @@ from segattn.metrics import (
     precision_from_counts,
     recall_from_counts,
 )
-from segattn.reports.boundary import boundary_counts, boundary_f1_from_counts
 
 COLUMNS = (
     "name", "class", "class_name", "dice", "iou", "precision", "recall", "boundary_f1",
@@ -82,7 +83,7 @@ def nanmean_rows(x: np.ndarray) -> np.ndarray:
 
 
 def score_pair(
-    pred: np.ndarray, target: np.ndarray, num_classes: int, *, tolerance: float, ignore_index: int | None = 255
+    pred: np.ndarray, target: np.ndarray, num_classes: int, *, tolerance: float, ignore_index: int | None = IGNORE_INDEX
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(counts (K, 3), boundary (K, 4))`` of one ``(H, W)`` prediction against its reference."""
     if pred.shape != target.shape:

@@ -33,7 +33,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from segattn.metrics import EMPTY_RULES, EmptyRule
+from segattn.labels import IGNORE_INDEX
+from segattn.scoring.counts import EMPTY_RULES, EmptyRule
 
 _KERNEL = np.ones((3, 3), np.uint8)  # 8-neighbourhood
 
@@ -51,7 +52,12 @@ def _distance_to(points: np.ndarray) -> np.ndarray:
 
 
 def boundary_counts(
-    pred: np.ndarray, target: np.ndarray, num_classes: int, *, tolerance: float = 2.0, ignore_index: int | None = 255
+    pred: np.ndarray,
+    target: np.ndarray,
+    num_classes: int,
+    *,
+    tolerance: float = 2.0,
+    ignore_index: int | None = IGNORE_INDEX,
 ) -> np.ndarray:
     """Per-class boundary match counts of one image.
 

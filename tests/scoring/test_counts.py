@@ -1,4 +1,5 @@
-"""Hand-computed cases for segattn.metrics, plus cross-checks against an independent reference."""
+"""Hand-computed cases for segattn.scoring.counts and PerImageCounts, plus cross-checks against an independent
+reference."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import math
 import pytest
 import torch
 
-from segattn.metrics import (
-    PerImageCounts,
+from segattn.metrics import PerImageCounts
+from segattn.scoring.counts import (
     confusion_counts,
     dice_from_counts,
     iou_from_counts,
@@ -150,7 +151,7 @@ def test_summary_pooled_vs_mean_per_image_and_empty_counts() -> None:
 def test_docstring_examples_run() -> None:
     import doctest
 
-    import segattn.metrics
+    import segattn.scoring.counts
 
-    result = doctest.testmod(segattn.metrics)
+    result = doctest.testmod(segattn.scoring.counts)
     assert result.attempted >= 2 and result.failed == 0
