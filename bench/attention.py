@@ -7,7 +7,7 @@ For each (C, H, W) in ``--shapes`` (default: the five-stage decoder of a 256x256
   matmul / conv / attention-like ops: pooling, sigmoid, element-wise products and softmax count as 0, so the
   figure for gates like SE or CBAM is a floor, not the real work. On CPU it also does not know the CPU
   flash-attention kernel (``aten._scaled_dot_product_flash_attention_for_cpu``) and would count fused
-  self-attention as 0: this script adds that op with torch's own SDPA formula (``_CPU_SDPA_FLOPS``).
+  self-attention as 0: ``segattn.models.flops.count_flops`` adds that op with torch's own SDPA formula.
 - forward time (``eval()``, ``no_grad``) and forward+backward time (``train()``, gradients for the input and
   every parameter) as ratios to ``nn.Conv2d(C, C, 3, padding=1, bias=False)`` at the same shape. Each shape's
   candidates (the conv and every attention) are timed round-robin in one loop (A B C ... A B C ...), the
@@ -33,35 +33,14 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
-from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing segattn
 from bench import _common  # noqa: E402
 from segattn.attention import ATTENTION_NAMES, create_attention  # noqa: E402
+from segattn.models.flops import count_flops as count_forward_flops  # noqa: E402
 
 DEFAULT_SHAPES = ((256, 16, 16), (128, 32, 32), (64, 64, 64), (32, 128, 128))
 QUICK_SHAPES = ((16, 8, 8),)
-
-
-def _sdpa_cpu_flops(query, key, value, *args, out_shape=None, **kwargs) -> int:  # shapes, not tensors
-    return sdpa_flop_count(query, key, value)
-
-
-def _sdpa_cpu_backward_flops(grad_out, query, key, value, *args, out_shape=None, **kwargs) -> int:
-    return sdpa_backward_flop_count(grad_out, query, key, value)
-
-
-_CPU_SDPA_FLOPS = {
-    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_cpu_flops,
-    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward: _sdpa_cpu_backward_flops,
-}
-
-
-def count_forward_flops(module: nn.Module, x: Tensor) -> int:
-    """FLOPs of one forward pass as ``FlopCounterMode`` counts them (matmul / conv / SDPA only)."""
-    with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=_CPU_SDPA_FLOPS) as counter:
-        module(x)
-    return counter.get_total_flops()
 
 
 def saved_for_backward_bytes(module: nn.Module, x: Tensor) -> int:

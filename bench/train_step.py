@@ -42,8 +42,8 @@ from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing segattn
 from bench import _common  # noqa: E402
-from bench.attention import count_forward_flops  # noqa: E402
 from segattn.models import AttentionUnet  # noqa: E402
+from segattn.models.flops import count_flops as count_forward_flops  # noqa: E402
 
 # name -> AttentionUnet's ``attention`` argument; "smp_unet" is smp.Unet itself, the baseline.
 VARIANTS: dict[str, object] = {

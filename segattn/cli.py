@@ -36,10 +36,10 @@ from jsonargparse import DefaultHelpFormatter
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from segattn.callbacks import ReportCallback, StepTimer
 from segattn.data import SegDataModule
 from segattn.labels import output_channels
 from segattn.module import SegmentationModule
-from segattn.reports.callback import ReportCallback
 
 # Extra subcommands, dispatched before LightningCLI: name -> "module:function". The module is imported only when
 # its command runs; the function takes the remaining arguments (list[str]) and returns None or an exit status.
@@ -68,6 +68,7 @@ class SegAttnCLI(LightningCLI):
         parser.link_arguments("data.num_classes", "model.net.init_args.classes", compute_fn=output_channels)
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.add_lightning_class_args(ReportCallback, "report")
+        parser.add_lightning_class_args(StepTimer, "timer")
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val/dice",

@@ -116,7 +116,7 @@ def test_one_batch_fit_checkpoint_round_trip_and_test_report(tiny: Path, tmp_pat
     (old_report / SUMMARY).write_text("{}")
     root = tmp_path / "run"
     cli = lightning_cli(["fit", "--config", str(tiny), "--trainer.default_root_dir", str(root),
-                         "--report.report_dir", str(old_report), "--report.warmup_steps", "0"])  # fmt: skip
+                         "--report.report_dir", str(old_report), "--timer.warmup_steps", "0"])  # fmt: skip
     assert (old_report / SUMMARY).read_text() == "{}" and sorted(p.name for p in old_report.iterdir()) == [SUMMARY]
     best = Path(cli.trainer.checkpoint_callback.best_model_path)
     assert best.is_file() and best.parent == root / "checkpoints" and (root / "checkpoints" / "last.ckpt").is_file()

@@ -13,8 +13,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.hooks import RemovableHandle
 
-from segattn.models import AttentionUnet
 from segattn.labels import output_channels
+from segattn.models import AttentionUnet
 from segattn.module import AttentionUnetConfig, SegmentationModule
 from segattn.scoring.counts import confusion_counts, dice_from_counts
 

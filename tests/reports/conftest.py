@@ -12,7 +12,7 @@ def wired_cli(monkeypatch: pytest.MonkeyPatch):
     If segattn/cli.py already adds it, nothing is patched, so these tests then run the real wiring.
     """
     import segattn.cli as cli
-    from segattn.reports.callback import ReportCallback
+    from segattn.callbacks import ReportCallback
 
     original = cli.SegAttnCLI.add_arguments_to_parser
 

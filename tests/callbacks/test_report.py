@@ -1,4 +1,5 @@
-"""``trainer.test`` with ``ReportCallback`` writes the ``evaluate`` report, with the same per-image numbers."""
+"""``trainer.test`` with ``ReportCallback`` writes the ``evaluate`` report, with the same per-image numbers;
+``StepTimer`` times training and carries the figure in the checkpoint."""
 
 from __future__ import annotations
 
@@ -9,26 +10,33 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import pytest
+import torch
 
-from segattn.reports.callback import ReportCallback, prediction_path, report_name
+from segattn.callbacks import ReportCallback, StepTimer
+from segattn.callbacks.report import prediction_path, report_name
 from segattn.reports.evaluate import evaluate_folders
 from segattn.scoring.table import read_table
 from tests.reports.helpers import FolderData, make_folder, tiny_module
 
 
-def _trainer(root: Path, callback: ReportCallback, **kw) -> L.Trainer:
+def _trainer(root: Path, *callbacks: L.Callback, **kw) -> L.Trainer:
     return L.Trainer(
-        default_root_dir=root, logger=False, enable_progress_bar=False, enable_model_summary=False,
-        num_sanity_val_steps=0, callbacks=[callback], **kw,
-    )  # fmt: skip
+        default_root_dir=root,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=list(callbacks),
+        **kw,
+    )
 
 
 def test_test_report_equals_evaluate_on_the_written_predictions(tmp_path: Path) -> None:
     L.seed_everything(0)
     data_root = make_folder(tmp_path / "data")
     module = tiny_module()
-    cb = ReportCallback(str(tmp_path / "report"), tolerance=1, warmup_steps=1)
-    trainer = _trainer(tmp_path, cb, max_steps=4, enable_checkpointing=False)
+    cb = ReportCallback(str(tmp_path / "report"), tolerance=1)
+    trainer = _trainer(tmp_path, cb, StepTimer(warmup_steps=1), max_steps=4, enable_checkpointing=False)
     trainer.fit(module, FolderData(data_root))
     trainer.test(module, FolderData(data_root))
 
@@ -65,28 +73,42 @@ def test_test_report_equals_evaluate_on_the_written_predictions(tmp_path: Path) 
 def test_refuses_existing_report_and_carries_train_time_in_the_checkpoint(tmp_path: Path) -> None:
     L.seed_everything(0)
     data_root = make_folder(tmp_path / "data", sizes=[(32, 32)] * 4)
-    trainer = _trainer(tmp_path, ReportCallback(str(tmp_path / "r1"), warmup_steps=0), max_steps=2)
+    trainer = _trainer(tmp_path, ReportCallback(str(tmp_path / "r1")), StepTimer(warmup_steps=0), max_steps=2)
     trainer.fit(tiny_module(), FolderData(data_root))
     ckpt = trainer.checkpoint_callback.best_model_path
     assert ckpt
 
     # a new process: fresh module and callback, the checkpoint brings weights and the training step time
-    cb = ReportCallback(str(tmp_path / "r1"), warmup_steps=0)
-    _trainer(tmp_path, cb).test(tiny_module(), FolderData(data_root), ckpt_path=ckpt)
+    cb = ReportCallback(str(tmp_path / "r1"))
+    _trainer(tmp_path, cb, StepTimer()).test(tiny_module(), FolderData(data_root), ckpt_path=ckpt)
     run = json.loads((tmp_path / "r1" / "run.json").read_text())
     assert run["train_steps_timed"] == 2
     summary = json.loads((tmp_path / "r1" / "summary.json").read_text())
     assert summary["source"]["checkpoint"] == ckpt
 
     # only the window of timed_steps batches after warm-up is timed (and synchronised on a GPU)
-    windowed = ReportCallback(str(tmp_path / "r2"), warmup_steps=1, timed_steps=2)
+    windowed = StepTimer(warmup_steps=1, timed_steps=2)
     _trainer(tmp_path, windowed, max_steps=4).fit(tiny_module(), FolderData(data_root))
-    assert windowed.train_timed == 2 and windowed.train_ms_total > 0
+    assert windowed.timed == 2 and windowed.train_step_ms > 0
 
     with pytest.raises(FileExistsError, match="--overwrite"):
         _trainer(tmp_path, ReportCallback(str(tmp_path / "r1"))).test(tiny_module(), FolderData(data_root))
     _trainer(tmp_path, ReportCallback(str(tmp_path / "r1"), overwrite=True)).test(tiny_module(), FolderData(data_root))
     assert json.loads((tmp_path / "r1" / "run.json").read_text())["train_step_ms"] == "n/a"  # never invented
+
+
+def test_run_json_counts_the_cpu_self_attention_kernel(tmp_path: Path) -> None:
+    # issue 12: FlopCounterMode alone missed the fused CPU self-attention, so run.json under-reported its FLOPs
+    from segattn.models import AttentionUnet
+    from segattn.models.flops import count_flops
+
+    kw = {"encoder_depth": 3, "decoder_channels": (16, 8, 8), "classes": 1}
+    plain, attended = AttentionUnet("resnet18", **kw), AttentionUnet("resnet18", attention="self_attention", **kw)
+    x = torch.randn(1, 3, 64, 64)
+    n = [64 // 4 * 64 // 4, 64 // 2 * 64 // 2, 64 * 64]  # positions per stage, deepest first
+    channels = [16, 8, 8]
+    attention = sum(2 * 2 * p * p * c for p, c in zip(n, channels, strict=True))  # q·k and a·v, 2 FLOPs per MAC
+    assert count_flops(attended.eval(), x) - count_flops(plain.eval(), x) >= attention
 
 
 def test_names_match_evaluate_names() -> None:

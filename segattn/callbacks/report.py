@@ -8,11 +8,11 @@ PNG, so ``segattn evaluate --pred <report_dir>/predictions --gt <masks>`` reprod
 ``run.json`` holds what can be measured about the run, and ``"n/a"`` with a reason for anything that cannot:
 
 - ``params``: parameters of the LightningModule;
-- ``flops``: ``torch.utils.flop_counter.FlopCounterMode`` over one forward pass of the first test image at its
+- ``flops``: :func:`segattn.models.flops.count_flops` over one forward pass of the first test image at its
   padded size (a multiply-add counts 2);
-- ``train_step_ms``: mean wall time of a training batch (forward, backward, optimizer step) measured by this
-  callback during ``fit`` over ``timed_steps`` batches after the first ``warmup_steps``; carried to ``test`` in
-  the checkpoint;
+- ``train_step_ms``: mean wall time of a training batch measured during ``fit`` by
+  :class:`~segattn.callbacks.StepTimer` and carried to ``test`` in the checkpoint (this run's own figure, under
+  whatever load the machine had: ``segattn compare`` marks it so);
 - ``inference_ms_per_image``: wall time of the model's forward passes over the test set (after the first batch)
   divided by the number of images; post-processing and metric updates are not included.
 
@@ -31,21 +31,19 @@ import cv2
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from segattn.files import write_bytes
+from segattn.labels import IGNORE_INDEX
+from segattn.models.flops import count_flops
 from segattn.reports.evaluate import image_key
 from segattn.reports.examples import ExampleKeeper, display_image, make_panels
 from segattn.reports.writer import RUN_INFO, prepare_out_dir, refuse_existing, write_report
 from segattn.scoring.counts import EMPTY_RULES, EmptyRule
 from segattn.scoring.table import ScoreTable, foreground_dice, score_pair
 
+from .timing import StepTimer, synchronize
+
 RUN_FORMAT = "segattn-run/1"
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":  # kernels run asynchronously; wall time needs them finished
-        torch.cuda.synchronize(device)
 
 
 def prediction_path(name: str) -> PurePosixPath:
@@ -79,8 +77,6 @@ class ReportCallback(L.Callback):
             ``["background", "foreground"]`` for binary tasks and ``"0".."K-1"`` otherwise (as ``evaluate``).
         examples: best and worst images drawn in the report.
         save_predictions: write the predicted masks under ``<report_dir>/predictions``.
-        warmup_steps: training batches left out of ``train_step_ms`` (first-call overheads).
-        timed_steps: training batches timed after the warm-up (only these synchronise a GPU to read the clock).
     """
 
     def __init__(
@@ -93,47 +89,14 @@ class ReportCallback(L.Callback):
         class_names: list[str] | None = None,
         examples: int = 3,
         save_predictions: bool = True,
-        warmup_steps: int = 3,
-        timed_steps: int = 50,
     ) -> None:
         super().__init__()
         if empty is not None and empty not in EMPTY_RULES:
             raise ValueError(f"unknown empty-mask rule {empty!r}; choose from {list(EMPTY_RULES)}")
         self.report_dir, self.overwrite, self.tolerance = report_dir, overwrite, tolerance
         self.empty, self.class_names, self.examples = empty, class_names, examples
-        self.save_predictions, self.warmup_steps, self.timed_steps = save_predictions, warmup_steps, timed_steps
-        self.train_ms_total, self.train_timed = 0.0, 0  # training batches after warm-up: summed wall time, count
-        self._train_seen = 0
-        self._t0 = 0.0
-
-    # ---- fit: training step time ------------------------------------------------------------------------------
-    def on_train_batch_start(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
-    ) -> None:
-        if self._timing():
-            _sync(pl_module.device)
-            self._t0 = time.perf_counter()
-
-    def on_train_batch_end(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
-    ) -> None:
-        if self._timing():
-            _sync(pl_module.device)
-            self.train_ms_total += 1000 * (time.perf_counter() - self._t0)
-            self.train_timed += 1
-        self._train_seen += 1
-
-    def _timing(self) -> bool:
-        # Only a window of batches is timed: the synchronisation a GPU needs for wall time would slow every step.
-        return self.warmup_steps <= self._train_seen < self.warmup_steps + self.timed_steps
-
-    def state_dict(self) -> dict[str, Any]:  # saved in checkpoints, restored by trainer.test(ckpt_path=...)
-        return {"train_ms_total": self.train_ms_total, "train_timed": self.train_timed, "train_seen": self._train_seen}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.train_ms_total = float(state_dict.get("train_ms_total", 0.0))
-        self.train_timed = int(state_dict.get("train_timed", 0))
-        self._train_seen = int(state_dict.get("train_seen", 0))
+        self.save_predictions = save_predictions
+        self.out: Path | None = None  # the report folder, once testing started
 
     # ---- test: scoring ------------------------------------------------------------------------------------------
     def _out_dir(self, trainer: L.Trainer) -> Path:
@@ -154,6 +117,7 @@ class ReportCallback(L.Callback):
             raise ValueError("ReportCallback needs num_classes on the LightningModule or the DataModule")
         self.num_classes = int(num_classes)
         self.rule: EmptyRule = self.empty or getattr(pl_module, "empty", "exclude")
+        self.ignore = int(getattr(pl_module, "ignore_index", IGNORE_INDEX))
         self.records: dict[int, tuple[str, np.ndarray, np.ndarray]] = {}
         self.keeper = ExampleKeeper(self.examples)
         self.written: list[str] = []
@@ -168,12 +132,12 @@ class ReportCallback(L.Callback):
 
     def _fwd_start(self, module: torch.nn.Module, args: tuple) -> None:
         if self._timing:
-            _sync(module.device)
+            synchronize(module.device)
             self._fwd_t0 = time.perf_counter()
 
     def _fwd_end(self, module: torch.nn.Module, args: tuple, output: Any) -> None:
         if self._timing and args:
-            _sync(module.device)
+            synchronize(module.device)
             self.forward_ms.append(1000 * (time.perf_counter() - self._fwd_t0))
             self.forward_images += int(args[0].shape[0])
 
@@ -203,7 +167,7 @@ class ReportCallback(L.Callback):
             pred = pred_t.cpu().numpy().astype(np.uint8)  # (h, w)
             h, w = pred.shape
             gt = masks[i, :h, :w].cpu().numpy().astype(np.uint8)  # (h, w), the original size
-            counts, bounds = score_pair(pred, gt, self.num_classes, tolerance=self.tolerance)
+            counts, bounds = score_pair(pred, gt, self.num_classes, tolerance=self.tolerance, ignore_index=self.ignore)
             self.records[index] = (name, counts, bounds)
             if self.save_predictions:
                 self._write_prediction(name, pred)
@@ -242,12 +206,14 @@ class ReportCallback(L.Callback):
     def _run_info(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         n_params = sum(p.numel() for p in pl_module.parameters())
         info: dict[str, Any] = {"format": RUN_FORMAT, "params": n_params, **self.flops}
-        if self.train_timed:
-            info["train_step_ms"] = self.train_ms_total / self.train_timed
-            info["train_steps_timed"] = self.train_timed
+        timer = next((cb for cb in trainer.callbacks if isinstance(cb, StepTimer)), None)
+        if timer is not None and timer.train_step_ms is not None:
+            info["train_step_ms"] = timer.train_step_ms
+            info["train_steps_timed"] = timer.timed
+            info["timing_note"] = "this run's own wall time, under whatever load the machine had"
         else:
             info["train_step_ms"] = "n/a"
-            info["train_step_note"] = "no training batch was timed by ReportCallback in this run or its checkpoint"
+            info["train_step_note"] = "no training batch was timed (StepTimer) in this run or its checkpoint"
         if self.forward_images:
             info["inference_ms_per_image"] = float(np.sum(self.forward_ms) / self.forward_images)
             info["inference_images_timed"] = self.forward_images
@@ -262,12 +228,9 @@ class ReportCallback(L.Callback):
 def _count_flops(pl_module: L.LightningModule, image: torch.Tensor) -> dict[str, Any]:
     """FLOPs of one forward pass on ``image`` (1, C, H, W), or "n/a" with the reason."""
     try:
-        counter = FlopCounterMode(display=False)
-        with torch.no_grad(), counter:
-            pl_module(image)
-        return {"flops": int(counter.get_total_flops()), "flops_input_shape": list(image.shape)}
+        return {"flops": count_flops(pl_module, image), "flops_input_shape": list(image.shape)}
     except Exception as err:  # a measurement that fails must not cost the report; say why instead
-        return {"flops": "n/a", "flops_note": f"FlopCounterMode failed: {type(err).__name__}: {err}"}
+        return {"flops": "n/a", "flops_note": f"count_flops failed: {type(err).__name__}: {err}"}
 
 
 def _default_class_names(trainer: L.Trainer, k: int) -> list[str]:
