@@ -1,6 +1,6 @@
-"""Can the data keep up? ``SegDataModule``'s train loader in images/s against what a train step consumes.
+"""Can the data keep up? the data sources' train loader in images/s against what a train step consumes.
 
-Two sources, both through ``SegDataModule`` with its defaults (batch size, crop, augmentation and, unless
+Two sources, both through their data source (``FloorplanData``, ``FolderData``) with its defaults (batch size, crop, augmentation and, unless
 ``--num-workers`` is given, its default number of workers): ``floorplans`` (synthetic plans drawn on the fly)
 and ``folder``: plans written to a temporary folder by ``segattn.data.write_floorplans`` (``--folder-images``
 PNG pairs at ``--folder-size``), then read, augmented and cropped like any user dataset.
@@ -34,7 +34,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing segattn
 from bench import _common  # noqa: E402
-from segattn.data import SegDataModule, write_floorplans  # noqa: E402
+from segattn.data import FloorplanData, FolderData, SegData, write_floorplans  # noqa: E402
 from segattn.models import AttentionUnet  # noqa: E402
 from segattn.module import SegmentationModule  # noqa: E402
 
@@ -70,15 +70,15 @@ def make_step(args: argparse.Namespace) -> Callable[[dict], None]:
     return step
 
 
-def build_datamodules(args: argparse.Namespace, folder_root: Path) -> dict[str, SegDataModule]:
+def build_datamodules(args: argparse.Namespace, folder_root: Path) -> dict[str, SegData]:
     common = {} if args.num_workers is None else {"num_workers": args.num_workers}
     if args.quick:
         common |= {"batch_size": 2, "crop_size": 32}
     write_floorplans(folder_root, args.folder_images, seed=0, size=args.folder_size)
     floorplans = {"image_size": args.folder_size, "train_samples": 64} if args.quick else {}
     modules = {
-        "floorplans": SegDataModule(dataset="floorplans", **floorplans, **common),
-        "folder": SegDataModule(dataset="folder", root=str(folder_root), **common),
+        "floorplans": FloorplanData(**floorplans, **common),
+        "folder": FolderData(root=str(folder_root), **common),
     }
     for module in modules.values():
         module.setup("fit")
@@ -161,7 +161,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--encoder", default="resnet34")
-    parser.add_argument("--num-workers", type=int, default=None, help="default: SegDataModule's default")
+    parser.add_argument("--num-workers", type=int, default=None, help="default: the data source's default")
     parser.add_argument("--folder-images", type=int, default=160, help="plans written for the folder dataset")
     parser.add_argument("--folder-size", type=int, default=512, help="side of the written plans")
     parser.add_argument("--batches", type=int, default=4, help="batches per load phase")

@@ -62,13 +62,13 @@ def make_checkpoint(path: Path, *, encoder: str, decoder_channels: list[int], ti
     """A binary AttentionUnet checkpoint trained for one step on floor plans, training crop ``tile``."""
     import lightning as L
 
-    from segattn.data import SegDataModule
+    from segattn.data import FloorplanData
     from segattn.models import AttentionUnet
     from segattn.module import SegmentationModule
 
     L.seed_everything(0, verbose=False)
-    dm = SegDataModule(
-        dataset="floorplans", image_size=max(tile, 64), crop_size=tile, train_samples=1, val_samples=1,
+    dm = FloorplanData(
+        image_size=max(tile, 64), crop_size=tile, train_samples=1, val_samples=1,
         test_samples=1, batch_size=1,
     )  # fmt: skip
     net = AttentionUnet(

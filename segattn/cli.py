@@ -37,7 +37,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from segattn.callbacks import ReportCallback, StepTimer
-from segattn.data import SegDataModule
+from segattn.data import SegData
 from segattn.labels import output_channels
 from segattn.module import SegmentationModule
 
@@ -55,7 +55,7 @@ COMMANDS: dict[str, str] = {
 
 
 class SegAttnCLI(LightningCLI):
-    """LightningCLI for :class:`SegmentationModule` + :class:`SegDataModule`: a best-``val/dice`` checkpoint
+    """LightningCLI for :class:`SegmentationModule` + a :class:`SegData` source: a best-``val/dice`` checkpoint
     (``--checkpoint.*``) and the test report (``--report.*``)."""
 
     @staticmethod
@@ -64,8 +64,8 @@ class SegAttnCLI(LightningCLI):
         return {name: skip for name, skip in LightningCLI.subcommands().items() if name != "predict"}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.link_arguments("data.num_classes", "model.num_classes")
-        parser.link_arguments("data.num_classes", "model.net.init_args.classes", compute_fn=output_channels)
+        parser.link_arguments("data.init_args.num_classes", "model.num_classes")
+        parser.link_arguments("data.init_args.num_classes", "model.net.init_args.classes", compute_fn=output_channels)
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.add_lightning_class_args(ReportCallback, "report")
         parser.add_lightning_class_args(StepTimer, "timer")
@@ -255,7 +255,8 @@ def lightning_cli(args: list[str] | None = None, **kwargs) -> SegAttnCLI:
         parser_kwargs.update(epilog=_commands_epilog(), formatter_class=_HelpFormatter)
     return SegAttnCLI(
         SegmentationModule,
-        SegDataModule,
+        SegData,
+        subclass_mode_data=True,
         args=args,
         auto_configure_optimizers=False,
         parser_kwargs=parser_kwargs,

@@ -40,8 +40,9 @@ model:
     class_path: segattn.models.AttentionUnet
     init_args: {encoder_name: tu-resnet18, encoder_depth: 3, decoder_channels: [16, 8, 8], attention: [se, null, cbam]}
   optimizer: {class_path: torch.optim.AdamW, init_args: {lr: 0.01}}
-data: {dataset: floorplans, image_size: 64, crop_size: 64, batch_size: 2, train_samples: 2, val_samples: 2,
-       test_samples: 2}
+data:
+  class_path: segattn.data.FloorplanData
+  init_args: {image_size: 64, crop_size: 64, batch_size: 2, train_samples: 2, val_samples: 2, test_samples: 2}
 """
 
 

@@ -5,14 +5,16 @@
 - ``preprocess``: normalise / pad / to-tensor, ``eval_preprocess_from_hparams``, ``pad_collate``.
 - ``floorplans``: synthetic scanned floor plans with exact wall masks (a subpackage); ``write_floorplans`` to disk.
 - ``folder``: pairing, validation and splits of ``root/images`` + ``root/masks``.
-- ``datamodule``: ``SegDataModule`` for LightningCLI.
+- ``datamodule``: ``SegData``, the shared base of the data sources;
+- ``sources``: ``FolderData`` (a folder of pairs) and ``FloorplanData`` (synthetic plans), chosen by ``class_path``.
 """
 
-from segattn.data.datamodule import SegDataModule
+from segattn.data.datamodule import SegData
 from segattn.data.floorplans import generate_floorplan, write_floorplans
 from segattn.data.folder import DatasetError
 from segattn.data.io import BadFileError, read_image, read_mask
 from segattn.data.preprocess import EvalPreprocess, eval_preprocess_from_hparams, pad_collate
+from segattn.data.sources import FloorplanData, FolderData
 from segattn.labels import IGNORE_INDEX
 
 __all__ = [
@@ -20,7 +22,9 @@ __all__ = [
     "BadFileError",
     "DatasetError",
     "EvalPreprocess",
-    "SegDataModule",
+    "FloorplanData",
+    "FolderData",
+    "SegData",
     "eval_preprocess_from_hparams",
     "generate_floorplan",
     "pad_collate",

@@ -111,7 +111,7 @@ class EvalPreprocess:
 
 
 def eval_preprocess_from_hparams(hparams: Mapping[str, Any]) -> EvalPreprocess:
-    """The eval preprocessing of a ``SegDataModule`` from its saved hyperparameters.
+    """The eval preprocessing of a data source (``SegData``) from its saved hyperparameters.
 
     ``hparams`` is ``ckpt["datamodule_hyper_parameters"]`` (or ``datamodule.hparams``). Missing keys take
     the DataModule's defaults (3 channels, ImageNet mean / std, multiple of 32).

@@ -1,7 +1,7 @@
 """Load a training checkpoint and everything prediction needs from it, or say clearly why not.
 
 A segattn checkpoint is a Lightning checkpoint of :class:`~segattn.module.SegmentationModule` trained with
-:class:`~segattn.data.SegDataModule`: ``state_dict``, ``hyper_parameters`` (``num_classes``, the ``net``
+a :class:`~segattn.data.SegData` source: ``state_dict``, ``hyper_parameters`` (``num_classes``, the ``net``
 config, ``ignore_index``) and ``datamodule_hyper_parameters`` (channels, mean / std, crop size, mask
 encoding, eval transforms). Images are then converted exactly as in training: ``read_image`` with the
 training channel count, the training ``eval_transforms`` (if any), and the data package's own
@@ -125,7 +125,7 @@ def _validate(path: Path, ckpt: object) -> None:
     if not isinstance(ckpt.get("datamodule_hyper_parameters"), dict):
         raise CheckpointError(
             f"{path} has no 'datamodule_hyper_parameters', so the image preprocessing used in training (channels, "
-            "normalisation, crop size) is unknown; train with segattn's SegDataModule (`segattn fit`) so the "
+            "normalisation, crop size) is unknown; train with a segattn data source (`segattn fit`) so the "
             "checkpoint carries it"
         )
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from segattn.data import SegDataModule, generate_floorplan, write_floorplans
+from segattn.data import FloorplanData, FolderData, generate_floorplan, write_floorplans
 from segattn.data.floorplans.dataset import EpochSampler
 from segattn.data.io import read_image, read_mask
 from tests.data.helpers import tree_digest
@@ -67,7 +67,7 @@ def test_bad_arguments() -> None:
 def test_write_floorplans_writes_a_readable_dataset_and_refuses_to_overwrite(tmp_path: Path) -> None:
     stems = write_floorplans(tmp_path / "fp", 4, seed=1, size=96)
     assert stems == [f"floorplan_{i:05d}" for i in range(4)]
-    module = SegDataModule(root=str(tmp_path / "fp"), crop_size=64, batch_size=2, val_fraction=0.25)
+    module = FolderData(root=str(tmp_path / "fp"), crop_size=64, batch_size=2, val_fraction=0.25)
     module.setup("fit")  # validation passes: pairs complete, sizes equal, masks {0, 1}
     assert module.mask_encoding == "index"
     before = tree_digest(tmp_path / "fp")
@@ -86,9 +86,9 @@ def test_epoch_sampler_keys() -> None:
     assert list(sampler) == [15, 16, 17] and len(sampler) == 3
 
 
-def fp_module(**kwargs) -> SegDataModule:
-    args = dict(dataset="floorplans", image_size=96, crop_size=64, train_samples=4, val_samples=3, test_samples=2)
-    return SegDataModule(**{**args, **kwargs})
+def fp_module(**kwargs) -> FloorplanData:
+    args = dict(image_size=96, crop_size=64, train_samples=4, val_samples=3, test_samples=2)
+    return FloorplanData(**{**args, **kwargs})
 
 
 def test_train_plans_change_each_epoch_and_are_reproducible() -> None:

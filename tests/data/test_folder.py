@@ -1,4 +1,4 @@
-"""Folder datasets through SegDataModule: validation before training, skip_bad, splits, read-only access."""
+"""Folder datasets through FolderData: validation before training, skip_bad, splits, read-only access."""
 
 from __future__ import annotations
 
@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 import torch
 
-from segattn.data import DatasetError, SegDataModule
+from segattn.data import DatasetError, FolderData
 from tests.data.helpers import blocky_mask, make_pairs, tree_digest, write
 
 
-def dm(root: Path, **kwargs) -> SegDataModule:
+def dm(root: Path, **kwargs) -> FolderData:
     kwargs.setdefault("crop_size", 32)
     kwargs.setdefault("batch_size", 2)
-    return SegDataModule(dataset="folder", root=str(root), **kwargs)
+    return FolderData(root=str(root), **kwargs)
 
 
-def names(module: SegDataModule, split: str) -> list[str]:
+def names(module: FolderData, split: str) -> list[str]:
     return [p.key for p in module.splits[split]]
 
 

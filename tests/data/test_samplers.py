@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 from torch.utils.data import DistributedSampler
 
-from segattn.data import SegDataModule
+from segattn.data import FloorplanData
 from segattn.data.floorplans.dataset import EpochSampler
 from segattn.data.samplers import (
     DistributedEpochSampler,
@@ -85,8 +85,8 @@ def test_use_distributed_sampler_false_leaves_sharding_to_the_user() -> None:
     assert world_size(trainer) == 1
 
 
-def _floorplans(**kwargs) -> SegDataModule:
-    dm = SegDataModule(dataset="floorplans", image_size=64, crop_size=64, val_samples=3, test_samples=3, **kwargs)
+def _floorplans(**kwargs) -> FloorplanData:
+    dm = FloorplanData(image_size=64, crop_size=64, val_samples=3, test_samples=3, **kwargs)
     dm.setup()
     return dm
 

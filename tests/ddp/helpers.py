@@ -48,13 +48,15 @@ BASE: dict[str, Any] = {
         "optimizer": {"class_path": "torch.optim.AdamW", "init_args": {"lr": 0.01}},
     },
     "data": {
-        "dataset": "floorplans",
-        "image_size": 64,
-        "crop_size": 64,
-        "batch_size": 2,
-        "train_samples": 8,
-        "val_samples": 5,
-        "test_samples": 3,
+        "class_path": "segattn.data.FloorplanData",
+        "init_args": {
+            "image_size": 64,
+            "crop_size": 64,
+            "batch_size": 2,
+            "train_samples": 8,
+            "val_samples": 5,
+            "test_samples": 3,
+        },
     },
 }
 

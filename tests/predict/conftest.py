@@ -7,7 +7,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 
-from segattn.data import SegDataModule
+from segattn.data import FloorplanData
 from segattn.models import AttentionUnet
 from segattn.module import SegmentationModule
 
@@ -18,8 +18,8 @@ TILE = 32  # the checkpoint's training crop, hence the default tile
 def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A resnet18 (depth 3) AttentionUnet checkpoint, binary, crop 32, written by Trainer.save_checkpoint."""
     L.seed_everything(0, verbose=False)
-    dm = SegDataModule(
-        dataset="floorplans", image_size=64, crop_size=TILE, train_samples=2, val_samples=2, test_samples=2,
+    dm = FloorplanData(
+        image_size=64, crop_size=TILE, train_samples=2, val_samples=2, test_samples=2,
         batch_size=2, mean=(0.6, 0.5, 0.4), std=(0.2, 0.25, 0.3),
     )  # fmt: skip
     net = AttentionUnet("resnet18", encoder_depth=3, decoder_channels=(16, 8, 4), classes=1, attention="scse")

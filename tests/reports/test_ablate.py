@@ -30,14 +30,15 @@ model:
     init_args: {encoder_name: resnet18, encoder_depth: 3, decoder_channels: [16, 8, 8]}
   lr_scheduler: null
 data:
-  dataset: floorplans
-  num_classes: 2
-  image_size: 64
-  crop_size: 64
-  batch_size: 2
-  train_samples: 4
-  val_samples: 2
-  test_samples: 4
+  class_path: segattn.data.FloorplanData
+  init_args:
+    num_classes: 2
+    image_size: 64
+    crop_size: 64
+    batch_size: 2
+    train_samples: 4
+    val_samples: 2
+    test_samples: 4
 """
 
 

@@ -1,4 +1,4 @@
-"""The real pipeline: ``segattn test`` (SegDataModule folder data, padded eval batches) vs ``segattn evaluate``."""
+"""The real pipeline: ``segattn test`` (FolderData, padded eval batches) vs ``segattn evaluate``."""
 
 from __future__ import annotations
 
@@ -25,7 +25,9 @@ model:
     class_path: segattn.models.AttentionUnet
     init_args: {{encoder_name: resnet18, encoder_depth: 3, decoder_channels: [16, 8, 8], attention: cbam}}
   lr_scheduler: null
-data: {{dataset: folder, root: {root}, num_classes: 2, val_fraction: 0.2, test_fraction: 0.5, batch_size: 2}}
+data:
+  class_path: segattn.data.FolderData
+  init_args: {{root: {root}, num_classes: 2, val_fraction: 0.2, test_fraction: 0.5, batch_size: 2}}
 """)
     return cfg
 
