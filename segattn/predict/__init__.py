@@ -1,10 +1,33 @@
-"""Batch prediction: checkpoint + folder of images of any size -> masks, seam-free and crash-safe.
+"""Prediction: checkpoint + images of any size -> masks, seam-free and crash-safe; depends on models and data only.
 
-Tiers inside this package (each imports only the ones before it):
-tiling, tta, inputs, writer (pure) -> assemble, stream -> engine (Lightning) -> checkpoint -> cli.
+The Python API is :class:`Segmenter` (``Segmenter.from_checkpoint(path).predict(array)`` / ``.predict_folder``).
+Parts, each importing only the ones before it: ``tiling`` (the tile grid, Gaussian blending in row strips),
+``tta``, ``inputs`` (folders, globs, list files -> output paths), ``writer`` (streamed .npy, manifest) ->
+``assemble`` (strips -> files), ``stream`` (images -> batches of tiles) -> ``engine`` (Lightning, one process
+per device) -> ``checkpoint`` (one safe read, the bare network) -> ``segmenter``.
 """
 
-from .tiling import StripBlender, gaussian_weight, sliding_window, tile_starts
+from .checkpoint import CheckpointError, PredictConfig, load_checkpoint, read_checkpoint
+from .engine import PredictResult
+from .inputs import MASKS, OVERLAYS, PROBS
+from .segmenter import Segmenter
+from .tiling import StripBlender, TileGrid, gaussian_weight, tile_starts
 from .tta import TTA_MODES, predict_with_tta
 
-__all__ = ["TTA_MODES", "StripBlender", "gaussian_weight", "predict_with_tta", "sliding_window", "tile_starts"]
+__all__ = [
+    "MASKS",
+    "OVERLAYS",
+    "PROBS",
+    "TTA_MODES",
+    "CheckpointError",
+    "PredictConfig",
+    "PredictResult",
+    "Segmenter",
+    "StripBlender",
+    "TileGrid",
+    "gaussian_weight",
+    "load_checkpoint",
+    "predict_with_tta",
+    "read_checkpoint",
+    "tile_starts",
+]

@@ -20,11 +20,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from segattn.data.io import DEFAULT_MAX_PIXELS, read_image
+from segattn.data.io import DEFAULT_MAX_PIXELS, image_array, read_image
 from segattn.data.preprocess import EvalPreprocess, eval_preprocess_from_hparams
 from segattn.data.transforms import build_eval_transform
+from segattn.labels import output_channels
+from segattn.models import AttentionUnet
 
 _EXPECTED = (
     "expected a Lightning checkpoint written by `segattn fit` (a dict with 'state_dict', 'hyper_parameters' "
@@ -54,7 +56,12 @@ class PredictConfig:
 
     def read(self, path: Path) -> np.ndarray:
         """(H, W, C) float32 image in [0, 1] after the training eval transforms: what gets tiled."""
-        image = read_image(path, self.in_channels, max_pixels=self.max_pixels)
+        return self.prepare(read_image(path, self.in_channels, max_pixels=self.max_pixels), path)
+
+    def prepare(self, image: np.ndarray, path: Path | str = "<array>") -> np.ndarray:
+        """An image array (any of :func:`~segattn.data.io.image_array`'s forms) -> what gets tiled."""
+        if image.ndim != 3 or image.shape[2] != self.in_channels or image.dtype != np.float32:
+            image = image_array(image, self.in_channels, path)
         if self.eval_transform is not None:
             out = self.eval_transform(image=image)["image"]
             if out.shape[:2] != image.shape[:2]:
@@ -130,23 +137,30 @@ def _validate(path: Path, ckpt: object) -> None:
         )
 
 
-def load_checkpoint(path: Path, *, trust: bool = False) -> tuple[nn.Module, PredictConfig]:
-    """The trained module (eval mode, CPU; Lightning moves it) and its :class:`PredictConfig`."""
-    from segattn.module import SegmentationModule
+def load_checkpoint(path: Path, *, trust: bool = False) -> tuple[AttentionUnet, PredictConfig]:
+    """The trained network (eval mode, CPU; the caller or Lightning moves it) and its :class:`PredictConfig`.
 
-    ckpt, safe = read_checkpoint(path, trust=trust)  # validated, so errors below are about the contents
+    The file is read once; the network is rebuilt from the stored ``net`` config as a bare
+    :class:`~segattn.models.AttentionUnet` (no LightningModule, loss or metric) and its weights loaded strictly.
+    """
+    ckpt, _ = read_checkpoint(path, trust=trust)  # validated, so errors below are about the contents
     hp, dm = ckpt["hyper_parameters"], ckpt["datamodule_hyper_parameters"]
+    num_classes = int(hp["num_classes"])
     try:
-        # Lightning's own path (hooks, hparams); reads the file again, now known to be safe to unpickle
-        module = SegmentationModule.load_from_checkpoint(path, map_location="cpu", weights_only=safe)
+        net = AttentionUnet(**{"classes": output_channels(num_classes), **dict(hp["net"])})
+        state = {k.removeprefix("net."): v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
+        net.load_state_dict(state, strict=True)
     except (TypeError, ValueError, RuntimeError, KeyError) as err:
         raise CheckpointError(f"{path}: the network could not be rebuilt from the checkpoint: {err}") from err
+    if hp.get("channels_last", True):
+        net = net.to(memory_format=torch.channels_last)
+        net.channels_last = True  # the tile stream then fills batches in this layout
     try:
         preprocess = eval_preprocess_from_hparams(dm)
         eval_transform = build_eval_transform(dm.get("eval_transforms"))
     except ValueError as err:
         raise CheckpointError(f"{path}: datamodule_hyper_parameters are not usable: {err}") from err
-    in_ch = module.net.config["in_channels"]
+    in_ch = net.config["in_channels"]
     if preprocess.in_channels != in_ch:
         raise CheckpointError(
             f"{path}: the data had {preprocess.in_channels} channels but the network takes {in_ch}; "
@@ -154,7 +168,7 @@ def load_checkpoint(path: Path, *, trust: bool = False) -> tuple[nn.Module, Pred
         )
     crop = dm.get("crop_size") or dm.get("image_size") or 512
     cfg = PredictConfig(
-        num_classes=int(hp["num_classes"]),
+        num_classes=num_classes,
         in_channels=in_ch,
         tile=int(crop),
         threshold=0.5,
@@ -163,7 +177,7 @@ def load_checkpoint(path: Path, *, trust: bool = False) -> tuple[nn.Module, Pred
         preprocess=preprocess,
         eval_transform=eval_transform,
     )
-    return module.eval(), cfg
+    return net.eval(), cfg
 
 
 def _first_line(err: BaseException) -> str:

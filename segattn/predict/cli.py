@@ -18,7 +18,7 @@ from pathlib import Path
 
 from segattn.data.io import DEFAULT_MAX_PIXELS
 
-from .assemble import PROBS_FORMATS, OutputSpec
+from .assemble import PROBS_FORMATS
 from .tta import TTA_MODES
 
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError)
@@ -81,34 +81,23 @@ def main(argv: list[str] | None = None, *, prog: str = "segattn-predict") -> int
     from segattn.runtime import keep_freed_memory
 
     keep_freed_memory()  # 1.4x faster forward passes on CPU, see segattn.runtime
-    from .checkpoint import load_checkpoint  # torch / Lightning imports only once the arguments are valid
-    from .engine import new_run_id, predict_folder
-    from .inputs import collect_inputs, output_paths
+    from .segmenter import Segmenter  # torch / Lightning imports only once the arguments are valid
 
     try:
-        net, cfg = load_checkpoint(ns.ckpt, trust=ns.trust_checkpoint)
-        cfg = dataclasses.replace(cfg, max_pixels=ns.max_pixels)
-        images = collect_inputs(ns.input, exclude=ns.output)
-        spec = OutputSpec(
-            num_classes=cfg.num_classes,
-            threshold=cfg.threshold if ns.threshold is None else ns.threshold,
-            probs=ns.probs_format if ns.save_probs else None,
-            overlay=ns.overlay,
-            overwrite=ns.overwrite,
-        )
-        outputs = output_paths(images, ns.output, probs=spec.probs, num_prob_channels=spec.channels, overlay=ns.overlay)
+        seg = Segmenter.from_checkpoint(ns.ckpt, trust=ns.trust_checkpoint)
+        seg.config = dataclasses.replace(seg.config, max_pixels=ns.max_pixels)
         if ns.gt is not None and not ns.gt.is_dir():
             raise NotADirectoryError(f"--gt {ns.gt} is not a folder of reference masks")
+        tile = ns.tile or seg.config.tile
+        result = seg.predict_folder(
+            ns.input, ns.output, probs=ns.probs_format if ns.save_probs else None, overlay=ns.overlay,
+            overwrite=ns.overwrite, threshold=ns.threshold, tile=tile, overlap=ns.overlap, sigma=ns.sigma,
+            batch_size=ns.batch_size, tta=ns.tta, devices=ns.devices, accelerator=ns.accelerator,
+            precision=ns.precision, num_workers=ns.num_workers, progress=not ns.no_progress,
+        )  # fmt: skip
     except USER_ERRORS as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")
-    tile = ns.tile or cfg.tile
-    run = new_run_id()
-    result = predict_folder(
-        net, images, outputs, spec, cfg, output_dir=ns.output,
-        tile=tile, overlap=ns.overlap, sigma=ns.sigma, batch_size=ns.batch_size, tta=ns.tta, devices=ns.devices,
-        accelerator=ns.accelerator, precision=ns.precision, num_workers=ns.num_workers,
-        progress=not ns.no_progress, run=run,
-    )  # fmt: skip
+    images, outputs, run, cfg = result.images, result.outputs, result.run, seg.config
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():  # left to interpreter exit, gloo threads may abort the process

@@ -14,7 +14,7 @@ from __future__ import annotations
 import secrets
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,8 @@ from segattn.files import remove_stale_temporaries
 from .assemble import ImageAssembler, OutputSpec
 from .inputs import InputImage, OutputPaths
 from .stream import ImageEvent, Preprocessing, TileStream
-from .tiling import StripBlender, gaussian_weight, stride_for
-from .tta import predict_with_tta, transforms_for
+from .tiling import StripBlender, TileGrid, gaussian_weight, stride_for
+from .tta import predict_with_tta, probabilities, transforms_for
 from .writer import Manifest
 
 
@@ -44,8 +44,7 @@ class TilePredictor(pl.LightningModule):
         self.net, self.channels, self.tta = net, channels, tta
 
     def forward(self, x: Tensor) -> Tensor:  # (B, C, T, T) -> (B, channels, T, T) probabilities
-        logits = self.net(x)
-        return logits.sigmoid() if self.channels == 1 else logits.softmax(dim=1)
+        return probabilities(self.net(x))
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         x = batch["image"]  # (n, C, T, T)
@@ -146,8 +145,8 @@ class MaskWriter(BasePredictionWriter):
         if event.status != "start":
             self._record(event.index, event.status, event.seconds, event.error)
             return
-        stride = self.stream.stride
-        blender = StripBlender(event.height, event.width, tile=self.stream.tile, stride=stride, weight=self.weight)
+        grid = TileGrid(event.height, event.width, self.stream.tile, self.stream.stride)  # the stream's grid
+        blender = StripBlender(grid, self.weight)
         assembler = ImageAssembler(
             self.images[event.index].path, event.height, event.width, self.outputs[event.index], event.todo, self.spec
         )
@@ -207,6 +206,9 @@ class PredictResult:
     manifest: Path
     is_global_zero: bool = True  # False in the other processes of a multi-device run
     stale_removed: int = 0  # temporary files of killed earlier runs that were removed
+    run: str = ""
+    images: list[InputImage] = field(default_factory=list)
+    outputs: list[OutputPaths] = field(default_factory=list)
 
 
 def predict_folder(
@@ -262,4 +264,7 @@ def predict_folder(
         manifest=writer.manifest.path,
         is_global_zero=trainer.is_global_zero,
         stale_removed=writer.stale_removed,
+        run=writer.run,
+        images=images,
+        outputs=outputs,
     )

@@ -128,6 +128,9 @@ def _glob_root(spec: str) -> Path:
     return Path(*fixed) if fixed else Path(".")
 
 
+MASKS, PROBS, OVERLAYS = "masks", "probs", "overlays"  # sibling folders under --output
+
+
 def output_paths(
     images: list[InputImage],
     output: Path,
@@ -136,13 +139,14 @@ def output_paths(
     num_prob_channels: int = 1,
     overlay: bool = False,
 ) -> list[OutputPaths]:
-    """Output paths for each image, in the same order.
+    """Output paths for each image, in the same order, in sibling folders under ``output``.
 
-    Mask: ``<rel without suffix>.png``. Probabilities (``probs`` = ``png8`` | ``png16`` | ``npy``):
-    ``<stem>_prob.png`` for one channel, ``<stem>_prob_c<k>.png`` per class otherwise (PNG has no
-    K-channel form), or one ``<stem>_prob.npy`` (K, H, W). Overlay: ``<stem>_overlay.jpg``.
-    Two inputs that would share a stem (``a.jpg`` and ``a.png``) keep their full names instead
-    (``a.jpg.png``, ``a.png.png``) so neither output overwrites the other.
+    Mask: ``masks/<rel without suffix>.png``, so ``masks/`` holds nothing but masks and ``segattn evaluate --pred
+    OUT/masks`` scores it as it is. Probabilities (``probs`` = ``png8`` | ``png16`` | ``npy``): ``probs/<stem>.png``
+    for one channel, ``probs/<stem>_c<k>.png`` per class otherwise (PNG has no K-channel form), or one
+    ``probs/<stem>.npy`` (H, W[, K]). Overlay: ``overlays/<stem>.jpg``. Two inputs that would share a stem
+    (``a.jpg`` and ``a.png``) keep their full names instead (``a.jpg.png``, ``a.png.png``) so neither output
+    overwrites the other.
     """
     stems = [im.rel.with_suffix("").as_posix() for im in images]
     seen: dict[str, int] = {}
@@ -157,20 +161,22 @@ def output_paths(
         )
     result = []
     for im, stem in zip(images, stems, strict=True):
-        base = output / (im.rel.as_posix() if stem.lower() in clashes else stem)
+        name = im.rel.as_posix() if stem.lower() in clashes else stem
+        prob = output / PROBS / name
         if probs is None:
             prob_paths: tuple[Path, ...] = ()
         elif probs == "npy":
-            prob_paths = (base.with_name(base.name + "_prob.npy"),)
+            prob_paths = (prob.with_name(prob.name + ".npy"),)
         elif num_prob_channels == 1:
-            prob_paths = (base.with_name(base.name + "_prob.png"),)
+            prob_paths = (prob.with_name(prob.name + ".png"),)
         else:
-            prob_paths = tuple(base.with_name(f"{base.name}_prob_c{k}.png") for k in range(num_prob_channels))
+            prob_paths = tuple(prob.with_name(f"{prob.name}_c{k}.png") for k in range(num_prob_channels))
+        overlay_path = output / OVERLAYS / name
         result.append(
             OutputPaths(
-                mask=base.with_name(base.name + ".png"),
+                mask=output / MASKS / (name + ".png"),
                 probs=prob_paths,
-                overlay=base.with_name(base.name + "_overlay.jpg") if overlay else None,
+                overlay=overlay_path.with_name(overlay_path.name + ".jpg") if overlay else None,
             )
         )
     _check_unique(images, result)

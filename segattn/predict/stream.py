@@ -30,7 +30,7 @@ from torch import Tensor
 from torch.utils.data import IterableDataset, get_worker_info
 
 from .inputs import InputImage, OutputPaths
-from .tiling import extract_tile, tile_starts
+from .tiling import TileGrid, extract_tile
 
 
 class Preprocessing(Protocol):
@@ -103,7 +103,6 @@ class TileStream(IterableDataset):
         batch = self._new_batch()  # (batch_size, C, T, T), filled slot by slot
         pos: list[tuple[int, int, int]] = []
         events: list[ImageEvent] = []
-        into = getattr(self.prep, "to_input_into", None)
         for index in self.owned()[worker::workers]:
             todo = outputs_to_write(self.outputs[index], self.overwrite)
             if not todo:
@@ -117,18 +116,12 @@ class TileStream(IterableDataset):
                 continue
             h, w = image.shape[:2]
             events.append(ImageEvent(index, "start", h, w, todo, time.perf_counter() - t0))
-            for y in tile_starts(h, self.tile, self.stride):
-                for x in tile_starts(w, self.tile, self.stride):
-                    crop = image[y : y + self.tile, x : x + self.tile]  # (h, w, C) view
-                    slot = batch[len(pos)]  # (C, T, T)
-                    if into is not None and crop.shape[:2] == (self.tile, self.tile):
-                        into(crop, slot)
-                    else:  # an image smaller than a tile: padded by extract_tile
-                        slot.copy_(extract_tile(self.prep.to_input(crop), 0, 0, self.tile))
-                    pos.append((index, y, x))
-                    if len(pos) == self.batch_size:
-                        yield self._batch(batch, pos, events)
-                        batch, pos, events = self._new_batch(), [], []
+            for y, x in TileGrid(h, w, self.tile, self.stride).positions:
+                fill_tile(self.prep, image, y, x, batch[len(pos)])
+                pos.append((index, y, x))
+                if len(pos) == self.batch_size:
+                    yield self._batch(batch, pos, events)
+                    batch, pos, events = self._new_batch(), [], []
             del image  # free it before the next image is read
         if pos or events:
             yield self._batch(batch, pos, events)
@@ -141,6 +134,22 @@ class TileStream(IterableDataset):
     def _batch(self, batch: Tensor, pos: list[tuple[int, int, int]], events: list[ImageEvent]) -> dict[str, Any]:
         image = batch[: len(pos)]  # (n, C, T, T), n may be 0
         return {"image": image, "tile_pos": torch.tensor(pos, dtype=torch.int64).reshape(-1, 3), "events": events}
+
+
+def fill_tile(prep: Preprocessing, image: np.ndarray, y: int, x: int, slot: Tensor) -> None:
+    """Write the network input of the tile at (y, x) of ``image`` (H, W, C) into ``slot`` (C, T, T).
+
+    Full tiles are normalised straight into the slot (``to_input_into`` when the preprocessing has it: no
+    temporaries, any memory layout); a tile cut short by an image smaller than the tile is padded by
+    :func:`extract_tile`.
+    """
+    tile = slot.shape[-1]
+    crop = image[y : y + tile, x : x + tile]  # (h, w, C) view
+    into = getattr(prep, "to_input_into", None)
+    if into is not None and crop.shape[:2] == (tile, tile):
+        into(crop, slot)
+    else:
+        slot.copy_(extract_tile(prep.to_input(crop), 0, 0, tile))
 
 
 def _describe(err: BaseException, path: Path) -> str:

@@ -20,7 +20,7 @@ probabilities, so whole-image logits are never held.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -76,6 +76,34 @@ def extract_tile(image: Tensor, y: int, x: int, tile: int) -> Tensor:
     return patch
 
 
+class TileGrid(NamedTuple):
+    """The tiles covering one ``height`` x ``width`` image, in raster order: the one grid every part uses.
+
+    The tile stream cuts tiles at :attr:`positions`, the blender expects them in that order, and in-memory
+    prediction walks the same list, so the three can never disagree. A NamedTuple of ints, so it crosses
+    process and device boundaries (Lightning's batch transfer rebuilds it) unchanged.
+    """
+
+    height: int
+    width: int
+    tile: int
+    stride: int
+
+    @property
+    def ys(self) -> list[int]:
+        return tile_starts(self.height, self.tile, self.stride)
+
+    @property
+    def xs(self) -> list[int]:
+        return tile_starts(self.width, self.tile, self.stride)
+
+    @property
+    def positions(self) -> list[tuple[int, int]]:
+        """Tile (y, x) offsets, row by row."""
+        xs = self.xs
+        return [(y, x) for y in self.ys for x in xs]
+
+
 class StripBlender:
     """Blends one image's tile predictions, fed in raster order, into final row strips.
 
@@ -85,22 +113,18 @@ class StripBlender:
     of the first tile (the model's), so blending runs where the predictions are.
     """
 
-    def __init__(self, height: int, width: int, *, tile: int, stride: int, weight: Tensor) -> None:
+    def __init__(self, grid: TileGrid, weight: Tensor) -> None:
+        tile = grid.tile
         if weight.shape != (tile, tile):
             raise ValueError(f"weight must be ({tile}, {tile}), got {tuple(weight.shape)}")
-        self.height, self.width, self.tile = height, width, tile
-        self.ys, self.xs = tile_starts(height, tile, stride), tile_starts(width, tile, stride)
+        self.height, self.width, self.tile = grid.height, grid.width, tile
+        self.ys, self.xs = grid.ys, grid.xs
         self.weight = weight
-        self.band_rows = min(tile, height)  # rows [y_r, y_r + band_rows) of the current tile row
+        self.band_rows = min(tile, self.height)  # rows [y_r, y_r + band_rows) of the current tile row
         self._num: Tensor | None = None  # (C, band_rows, W) weighted sum of probabilities
         self._den: Tensor | None = None  # (band_rows, W) sum of weights
         self._row = 0  # index into self.ys of the tile row being filled
         self._col = 0  # next expected index into self.xs
-
-    @property
-    def positions(self) -> list[tuple[int, int]]:
-        """Tile (y, x) offsets in the order :meth:`add` expects them."""
-        return [(y, x) for y in self.ys for x in self.xs]
 
     @property
     def done(self) -> bool:
@@ -141,33 +165,3 @@ class StripBlender:
             self._den[:keep] = self._den[rows:].clone()
             self._den[keep:] = 0
         return y0, strip
-
-
-def sliding_window(
-    image: Tensor,
-    predict: Callable[[Tensor], Tensor],
-    *,
-    tile: int,
-    overlap: float = 0.25,
-    sigma_scale: float = 0.125,
-    batch_size: int = 4,
-) -> Tensor:
-    """Blended probabilities (C_out, H, W) for one (C, H, W) image.
-
-    ``predict`` maps a (B, C, tile, tile) batch to (B, C_out, tile, tile) probabilities. The
-    prediction engine streams tiles of many images through :class:`StripBlender` itself; this
-    function is the same computation for one in-memory image (tests, notebooks).
-    """
-    blender = StripBlender(
-        image.shape[1], image.shape[2], tile=tile, stride=stride_for(tile, overlap),
-        weight=gaussian_weight(tile, sigma_scale, device=image.device),
-    )  # fmt: skip
-    positions = blender.positions
-    strips: list[Tensor] = []
-    for i in range(0, len(positions), batch_size):
-        chunk = positions[i : i + batch_size]
-        batch = torch.stack([extract_tile(image, y, x, tile) for y, x in chunk])  # (B, C, T, T)
-        out = predict(batch)  # (B, C_out, T, T)
-        for probs, (y, x) in zip(out, chunk, strict=True):
-            strips.extend(s for _, s in blender.add(probs, y, x))
-    return torch.cat(strips, dim=1)  # (C_out, H, W)

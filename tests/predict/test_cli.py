@@ -45,8 +45,8 @@ def test_prediction_uses_the_checkpoints_preprocessing_and_network(tiny_ckpt: Pa
     module = SegmentationModule.load_from_checkpoint(tiny_ckpt, map_location="cpu", weights_only=True).eval()
     with torch.no_grad():
         want = module(prep(tmp_path / "in" / "a.png")[None]).sigmoid()[0, 0].numpy()  # (H, W)
-    np.testing.assert_allclose(np.load(tmp_path / "out" / "a_prob.npy"), want, rtol=0, atol=1e-5)
-    mask = cv2.imread(str(tmp_path / "out" / "a.png"), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_allclose(np.load(tmp_path / "out" / "probs" / "a.npy"), want, rtol=0, atol=1e-5)
+    mask = cv2.imread(str(tmp_path / "out" / "masks" / "a.png"), cv2.IMREAD_UNCHANGED)
     np.testing.assert_array_equal(mask, np.where(want > 0.5, 255, 0).astype(np.uint8))
 
 
@@ -60,11 +60,11 @@ def test_command_on_odd_sizes_with_tta_probs_and_overlay(tiny_ckpt: Path, tmp_pa
                 "--save-probs", "--overlay", "--batch-size", "3")  # fmt: skip
     assert code == 0
     for name, (h, w) in sizes.items():
-        stem = (out / name).with_suffix("")
-        mask = cv2.imread(f"{stem}.png", cv2.IMREAD_UNCHANGED)
+        stem = Path(name).with_suffix("").as_posix()
+        mask = cv2.imread(str(out / "masks" / f"{stem}.png"), cv2.IMREAD_UNCHANGED)
         assert mask.shape == (h, w) and set(np.unique(mask)) <= {0, 255}
-        assert cv2.imread(f"{stem}_prob.png", cv2.IMREAD_UNCHANGED).shape == (h, w)
-        assert cv2.imread(f"{stem}_overlay.jpg").shape == (h, w, 3)
+        assert cv2.imread(str(out / "probs" / f"{stem}.png"), cv2.IMREAD_UNCHANGED).shape == (h, w)
+        assert cv2.imread(str(out / "overlays" / f"{stem}.jpg")).shape == (h, w, 3)
     assert [r["status"] for r in _rows(out / "manifest.csv")] == ["ok"] * 4
 
 
@@ -147,7 +147,8 @@ def test_two_cpu_processes_write_each_image_once(tiny_ckpt: Path, tmp_path: Path
     assert sorted(Path(r["input"]).name for r in rows) == [f"img{i}.png" for i in range(n)]  # once each
     assert {r["status"] for r in rows} == {"ok"} and len({r["run"] for r in rows}) == 1
     for i in range(n):
-        assert cv2.imread(str(tmp_path / "out" / f"img{i}.png"), cv2.IMREAD_UNCHANGED).shape == (20 + 7 * i, 30)
+        mask = cv2.imread(str(tmp_path / "out" / "masks" / f"img{i}.png"), cv2.IMREAD_UNCHANGED)
+        assert mask.shape == (20 + 7 * i, 30)
     assert proc.stdout.count("5 images:") == 1  # one summary, from rank 0
 
 
@@ -171,7 +172,7 @@ def test_a_glob_with_dotdot_never_overwrites_an_input_image(tiny_ckpt: Path, tmp
     assert _run("--ckpt", tiny_ckpt, "--input", spec, "--output", tmp_path / "out", "--overwrite") == 0
     assert (tmp_path / "photos" / "keep.png").read_bytes() == before
     assert sorted(p.name for p in (tmp_path / "photos").iterdir()) == ["keep.png"]
-    assert (tmp_path / "out" / "keep.png").is_file()
+    assert (tmp_path / "out" / "masks" / "keep.png").is_file()
 
 
 def test_an_image_above_max_pixels_fails_alone_with_its_size(tiny_ckpt: Path, tmp_path: Path) -> None:
@@ -194,5 +195,5 @@ def test_masks_of_an_exif_rotated_jpeg_have_the_size_a_viewer_shows(tiny_ckpt: P
     stored = np.random.default_rng(0).integers(0, 256, (30, 50, 3), dtype=np.uint8)
     write_oriented(tmp_path / "in" / "phone.jpg", stored, 6)
     assert _run("--ckpt", tiny_ckpt, "--input", tmp_path / "in", "--output", tmp_path / "out", "--overlay") == 0
-    assert cv2.imread(str(tmp_path / "out" / "phone.png"), cv2.IMREAD_UNCHANGED).shape == (50, 30)
-    assert cv2.imread(str(tmp_path / "out" / "phone_overlay.jpg")).shape == (50, 30, 3)
+    assert cv2.imread(str(tmp_path / "out" / "masks" / "phone.png"), cv2.IMREAD_UNCHANGED).shape == (50, 30)
+    assert cv2.imread(str(tmp_path / "out" / "overlays" / "phone.jpg")).shape == (50, 30, 3)

@@ -52,11 +52,11 @@ def test_outputs_mirror_the_tree(tmp_path: Path) -> None:
     _touch(tmp_path, "in/a.png", "in/sub/b.jpg")
     images = collect_inputs(str(tmp_path / "in"))
     out = output_paths(images, tmp_path / "out", probs="png8", num_prob_channels=3, overlay=True)
-    assert out[1].mask == tmp_path / "out/sub/b.png"
-    assert out[1].probs == tuple(tmp_path / f"out/sub/b_prob_c{k}.png" for k in range(3))
-    assert out[1].overlay == tmp_path / "out/sub/b_overlay.jpg"
+    assert out[1].mask == tmp_path / "out/masks/sub/b.png"  # masks/ holds masks only: evaluate --pred reads it
+    assert out[1].probs == tuple(tmp_path / f"out/probs/sub/b_c{k}.png" for k in range(3))
+    assert out[1].overlay == tmp_path / "out/overlays/sub/b.jpg"
     npy = output_paths(images, tmp_path / "out", probs="npy", num_prob_channels=3)
-    assert npy[0].probs == (tmp_path / "out/a_prob.npy",) and npy[0].overlay is None
+    assert npy[0].probs == (tmp_path / "out/probs/a.npy",) and npy[0].overlay is None
 
 
 def test_inputs_differing_only_by_extension_keep_distinct_outputs(tmp_path: Path) -> None:
@@ -68,10 +68,10 @@ def test_inputs_differing_only_by_extension_keep_distinct_outputs(tmp_path: Path
     assert [o.mask.name for o in out] == ["a.jpg.png", "a.png.png", "b.png"]
 
 
-def test_an_input_named_like_another_inputs_output_is_an_error(tmp_path: Path) -> None:
-    _touch(tmp_path, "in/a.png", "in/a_prob.png")
+def test_inputs_whose_outputs_differ_only_by_case_are_an_error(tmp_path: Path) -> None:
+    _touch(tmp_path, "in/a.png", "in/A.png")  # one file on a case-insensitive disk (macOS, Windows)
     images = collect_inputs(str(tmp_path / "in"))
-    with pytest.raises(ValueError, match="would both write"):
+    with pytest.raises(ValueError, match="would both write"), pytest.warns(UserWarning):
         output_paths(images, tmp_path / "out", probs="png8")
 
 
@@ -102,8 +102,8 @@ def test_every_input_form_with_symlinks_stays_inside_the_output(tmp_path: Path) 
 
 def test_an_output_tree_whose_symlink_points_outside_is_refused_before_writing(tmp_path: Path) -> None:
     _touch(tmp_path, "in/sub/a.png", "victim/keep.txt")
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "sub").symlink_to(tmp_path / "victim", target_is_directory=True)
+    (tmp_path / "out" / "masks").mkdir(parents=True)
+    (tmp_path / "out" / "masks" / "sub").symlink_to(tmp_path / "victim", target_is_directory=True)
     images = collect_inputs(str(tmp_path / "in"))
     with pytest.raises(ValueError, match="outside --output"):
         output_paths(images, tmp_path / "out")
@@ -112,7 +112,7 @@ def test_an_output_tree_whose_symlink_points_outside_is_refused_before_writing(t
 
 def test_an_output_that_is_an_input_image_is_refused(tmp_path: Path) -> None:
     _touch(tmp_path, "in/a.jpg")
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "a.png").symlink_to(tmp_path / "in" / "a.jpg")  # a mask name that resolves to the input
+    (tmp_path / "out" / "masks").mkdir(parents=True)
+    (tmp_path / "out" / "masks" / "a.png").symlink_to(tmp_path / "in" / "a.jpg")  # resolves to the input
     with pytest.raises(ValueError, match="outside --output|is the input image"):
         output_paths(collect_inputs(str(tmp_path / "in")), tmp_path / "out")

@@ -1,4 +1,4 @@
-"""Sliding window: tile placement, seam-free blending, strip finalisation against a full-size reference."""
+"""The tile grid and the blender: placement, seam-free blending, strip finalisation against a full-size reference."""
 
 from __future__ import annotations
 
@@ -6,17 +6,25 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from segattn.predict.tiling import (
-    StripBlender,
-    extract_tile,
-    gaussian_weight,
-    sliding_window,
-    stride_for,
-    tile_starts,
-)
+from segattn.predict.tiling import StripBlender, TileGrid, extract_tile, gaussian_weight, stride_for, tile_starts
 
 # (H, W): smaller than a tile, 1-pixel strips, not multiples of 32, exactly a tile, several tiles
 SIZES = [(1, 300), (300, 1), (1, 1), (37, 45), (64, 64), (65, 64), (100, 513), (131, 97)]
+
+
+def sliding_window(
+    image: Tensor, predict, *, tile: int, overlap: float = 0.25, sigma_scale: float = 0.125, batch_size: int = 4
+) -> Tensor:
+    """(C_out, H, W) blended output for one (C, H, W) image: the grid and blender, driven by hand."""
+    grid = TileGrid(image.shape[1], image.shape[2], tile, stride_for(tile, overlap))
+    blender = StripBlender(grid, gaussian_weight(tile, sigma_scale))
+    positions, strips = grid.positions, []
+    for i in range(0, len(positions), batch_size):
+        chunk = positions[i : i + batch_size]
+        out = predict(torch.stack([extract_tile(image, y, x, tile) for y, x in chunk]))  # (B, C_out, T, T)
+        for probs, (y, x) in zip(out, chunk, strict=True):
+            strips.extend(s for _, s in blender.add(probs, y, x))
+    return torch.cat(strips, dim=1)
 
 
 @pytest.mark.parametrize("length", [1, 5, 63, 64, 65, 100, 300, 1000])
@@ -98,9 +106,10 @@ def test_strip_blending_equals_full_image_blending(size: tuple[int, int], overla
 
 def test_blender_holds_one_band_and_returns_each_row_once() -> None:
     h, w, tile = 150, 70, 32
-    blender = StripBlender(h, w, tile=tile, stride=20, weight=gaussian_weight(tile, 0.125))
+    grid = TileGrid(h, w, tile, 20)
+    blender = StripBlender(grid, gaussian_weight(tile, 0.125))
     rows = []
-    for y, x in blender.positions:
+    for y, x in grid.positions:
         for y0, strip in blender.add(torch.rand(2, tile, tile), y, x):
             assert blender._num is None or blender._num.shape == (2, tile, w)  # never image-sized
             rows.extend(range(y0, y0 + strip.shape[1]))
@@ -108,7 +117,7 @@ def test_blender_holds_one_band_and_returns_each_row_once() -> None:
 
 
 def test_blender_rejects_tiles_out_of_raster_order() -> None:
-    blender = StripBlender(100, 100, tile=32, stride=32, weight=gaussian_weight(32, 0.125))
+    blender = StripBlender(TileGrid(100, 100, 32, 32), gaussian_weight(32, 0.125))
     with pytest.raises(ValueError, match="raster order"):
         blender.add(torch.rand(1, 32, 32), 32, 0)
 

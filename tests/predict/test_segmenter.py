@@ -1,0 +1,52 @@
+"""The Python API: ``Segmenter.from_checkpoint(path).predict(array)`` and ``.predict_folder`` take one path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import lightning as L
+import numpy as np
+import pytest
+import torch
+
+from segattn.models import AttentionUnet
+from segattn.predict import Segmenter
+
+from .helpers import write_image
+
+
+def test_from_checkpoint_reads_the_file_once_and_builds_the_bare_network(
+    tiny_ckpt: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: calls.append(k.get("weights_only")) or real_load(*a, **k))
+    seg = Segmenter.from_checkpoint(tiny_ckpt)
+    assert calls == [True]  # one safe read; no LightningModule, loss or metric rebuilt
+    assert type(seg.net) is AttentionUnet and not isinstance(seg.net, L.LightningModule)
+    assert seg.num_classes == 2 and seg.config.tile == 32
+
+
+def test_an_array_and_the_folder_command_give_the_same_mask(tiny_ckpt: Path, tmp_path: Path) -> None:
+    image = (write_image(tmp_path / "in" / "a.png", 70, 45, seed=4) * 255).round().astype(np.uint8)  # RGB
+    seg = Segmenter.from_checkpoint(tiny_ckpt)
+    result = seg.predict_folder(tmp_path / "in", tmp_path / "out", tta="flip", progress=False)
+    assert (result.ok, result.failed) == (1, 0)
+    on_disk = cv2.imread(str(tmp_path / "out" / "masks" / "a.png"), cv2.IMREAD_UNCHANGED)
+    in_memory = seg.predict(image, tta="flip")
+    assert in_memory.shape == (70, 45) and in_memory.dtype == np.uint8
+    np.testing.assert_array_equal(in_memory * 255, on_disk)
+    assert 0 < in_memory.mean() < 1  # not a trivial all-background or all-wall mask
+    # the same pixels as float in [0, 1], as a file path, and in another batch size: the same probabilities
+    probs = seg.probabilities(image, batch_size=1)
+    torch.testing.assert_close(seg.probabilities(image.astype(np.float32) / 255, batch_size=5), probs)
+    torch.testing.assert_close(seg.probabilities(tmp_path / "in" / "a.png"), probs)
+    assert probs.shape == (1, 70, 45)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (5, 300), (33, 31)])
+def test_images_smaller_or_thinner_than_a_tile(tiny_ckpt: Path, size: tuple[int, int]) -> None:
+    seg = Segmenter.from_checkpoint(tiny_ckpt)
+    gray = np.random.default_rng(0).integers(0, 256, size, dtype=np.uint8)  # gray for an RGB model
+    assert seg.predict(gray).shape == size
