@@ -5,7 +5,9 @@ best and worst images as panels (image when available, reference, prediction, er
 
 The HTML page is read in a browser at any width, a phone's included: a viewport meta tag, every table in a wrapper
 that scrolls sideways instead of the page, charts and panels that shrink to the width, colour legends drawn as
-swatches.
+swatches. Panels are embedded one by one as JPEG or PNG, whichever is smaller: a scanned page's paper noise makes
+PNG large, while flat masks drawn without an image are smaller (and exact) as PNG. JPEG keeps full colour resolution
+(4:4:4) so thin error lines keep their colour.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ _CLASS_COLUMNS = (
     ("ref. empty", "n_reference_empty"),
     ("pred. empty", "n_prediction_empty"),
 )
+JPEG_QUALITY = 80
 _CAPTION_PX = 22  # height of the caption band drawn above each panel of a strip
 
 
@@ -54,11 +57,24 @@ def png_bytes(rgb: np.ndarray) -> bytes:
     return _encode(".png", rgb, [cv2.IMWRITE_PNG_COMPRESSION, 9])
 
 
+def jpeg_bytes(rgb: np.ndarray, *, quality: int = JPEG_QUALITY) -> bytes:
+    """``(H, W, 3)`` RGB uint8 as JPEG with unsubsampled colour (4:4:4), so one-pixel coloured lines stay coloured."""
+    sampling = [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
+    return _encode(".jpg", rgb, [cv2.IMWRITE_JPEG_QUALITY, quality, *sampling])
+
+
 def _encode(ext: str, rgb: np.ndarray, params: list[int]) -> bytes:
     ok, buf = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
     if not ok:
         raise RuntimeError(f"{ext} encoding failed")
     return buf.tobytes()
+
+
+def data_uri(rgb: np.ndarray, *, quality: int = JPEG_QUALITY) -> str:
+    """The smaller of the JPEG and the PNG of ``rgb`` as a ``data:`` URI."""
+    jpeg, png = jpeg_bytes(rgb, quality=quality), png_bytes(rgb)
+    mime, data = ("image/png", png) if len(png) <= len(jpeg) else ("image/jpeg", jpeg)
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def _fmt(v: object) -> str:
@@ -160,12 +176,12 @@ def _swatches(title: str, items: list[tuple[str, tuple[int, ...]]]) -> str:
     return f'<div class="legend"><span>{escape(title)}:</span><ul>{lis}</ul></div>'
 
 
-def example_html(ex: Example) -> str:
+def example_html(ex: Example, *, quality: int = JPEG_QUALITY) -> str:
     """One example as a figure: its panels side by side (two by two on a narrow screen), each captioned."""
     cells = []
     for key in (k for k in PANEL_ORDER if k in ex.panels):
         h, w = ex.panels[key].shape[:2]
-        src = f"data:image/png;base64,{base64.b64encode(png_bytes(ex.panels[key])).decode('ascii')}"
+        src = data_uri(ex.panels[key], quality=quality)
         img = f'<img alt="{escape(ex.name)}: {key}" width="{w}" height="{h}" src="{src}">'
         cells.append(f'<figure class="panel">{img}<figcaption>{key}</figcaption></figure>')
     caption = f"<figcaption>{escape(ex.name)} — Dice {ex.score:.4f}</figcaption>"
@@ -178,8 +194,10 @@ def render_html(
     fg: np.ndarray,
     histogram_svg: str,
     examples: dict[str, list[Example]],
+    *,
+    jpeg_quality: int = JPEG_QUALITY,
 ) -> str:
-    """One self-contained HTML page: the histogram inline as SVG, example panels as PNG data URIs."""
+    """One self-contained HTML page: the histogram inline as SVG, example panels as data URIs (JPEG or PNG)."""
     parts = ["<h1>Segmentation report</h1>", key_value_html(_headline(summary))]
     head = ["class", *(t for t, _ in _CLASS_COLUMNS)]
     parts += ["<h2>Per class</h2>", table_html(head, _class_rows(summary), row_headers=True)]
@@ -188,7 +206,7 @@ def render_html(
         if not exs:
             continue
         parts += [f"<h2>{escape(title.capitalize())} images</h2>", legend_html(summary["class_names"])]
-        parts += [example_html(ex) for ex in exs]
+        parts += [example_html(ex, quality=jpeg_quality) for ex in exs]
     lowest = [[n, f"{d:.4f}"] for n, d in _lowest(names, fg)]
     parts += ["<h2>Lowest-scoring images</h2>", table_html(["image", "foreground Dice"], lowest, row_headers=True)]
     return html_page("Segmentation report", parts)

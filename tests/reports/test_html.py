@@ -2,7 +2,8 @@
 
 ``bench/report_browser.py`` checks the rendered layout in headless Chromium; these tests check, on every run, the
 structure that layout depends on: the viewport meta tag, every table in a scrolling wrapper, no empty header cell,
-colour legends drawn as swatches, captioned panels, a y axis with several ticks.
+colour legends drawn as swatches, captioned panels, a y axis with several ticks, panels embedded as the smaller of
+JPEG and PNG.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import pytest
 
 from segattn.data.floorplans import generate_floorplan
 from segattn.reports.compare import compare_runs
-from segattn.reports.examples import ERROR_COLOURS, PANEL_ORDER, Example, ExampleKeeper, make_panels
-from segattn.reports.render import example_strip
+from segattn.reports.examples import ERROR_COLOURS, PANEL_ORDER, Example, ExampleKeeper, class_colours, make_panels
+from segattn.reports.render import data_uri, example_strip, jpeg_bytes, png_bytes
 from segattn.reports.rows import ScoreTable, foreground_dice, score_pair
 from segattn.reports.writer import prepare_out_dir, write_report
 
@@ -123,12 +124,10 @@ def test_legend_swatches_name_every_colour(pages) -> None:
         drawn.add((swatch.parent.text_all().strip(), tuple(int(v) for v in rgb)))
     assert set(ERROR_COLOURS.items()) <= drawn
     assert "rgb(0, 170, 0)" not in pages["html"]["report"]  # the colours are drawn, not written out
-    from segattn.reports.examples import class_colours
-
     assert ("wall", tuple(int(v) for v in class_colours(2)[1])) in drawn  # the class colour of the mask panels
 
 
-def test_every_panel_is_captioned_and_embedded(pages) -> None:
+def test_every_panel_is_captioned_and_embedded_as_the_smaller_encoding(pages) -> None:
     examples = pages["trees"]["report"].all("figure", "example")
     assert len(examples) == 4  # best 2 and worst 2
     for ex in examples:
@@ -142,6 +141,19 @@ def test_every_panel_is_captioned_and_embedded(pages) -> None:
             rgb = cv2.cvtColor(cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
             assert rgb.shape[:2] == (int(img.attrs["height"]), int(img.attrs["width"]))
             assert img.attrs["alt"] == f"{ex.children[0].text_all().split()[0]}: {p.all('figcaption')[0].text_all()}"
+            other = png_bytes(rgb) if mime == "jpeg" else jpeg_bytes(rgb)  # the encoding not chosen, of these pixels
+            assert len(raw) <= len(other)
+
+
+def test_data_uri_picks_jpeg_for_scans_and_png_for_flat_masks() -> None:
+    scan, mask = generate_floorplan(0, 256)
+    flat = make_panels(mask, mask)["reference"]  # no image: flat colours on white
+    for rgb, mime in ((scan, "jpeg"), (flat, "png")):
+        uri = data_uri(rgb)
+        assert uri.startswith(f"data:image/{mime};base64,")
+        size = len(base64.b64decode(uri.split(",", 1)[1]))
+        assert size == min(len(jpeg_bytes(rgb)), len(png_bytes(rgb)))
+    assert len(jpeg_bytes(scan)) < len(png_bytes(scan)) / 3
 
 
 def test_report_histogram_is_inline_with_its_axis(pages) -> None:
