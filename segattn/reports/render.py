@@ -227,7 +227,7 @@ STYLE = (
     "thead th,th[scope=row]{background:#f4f4f4}th[scope=row]{position:sticky;left:0}.kv td{overflow-wrap:anywhere}"
     "figure{margin:1em 0}img,svg{max-width:100%;height:auto}"
     ".example>figcaption{font-weight:bold;margin-bottom:.3em}"
-    ".panels{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,170px),1fr));gap:6px}"
+    ".panels{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,140px),1fr));gap:6px}"
     ".panel{margin:0}.panel img{display:block;width:100%}.panel figcaption{font-size:.9em;color:#333}"
     ".legend{display:flex;flex-wrap:wrap;align-items:baseline;gap:.2em .8em;margin:.4em 0}"
     ".legend ul{display:flex;flex-wrap:wrap;gap:.2em 1em;list-style:none;margin:0;padding:0}"
