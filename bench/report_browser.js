@@ -1,8 +1,8 @@
 // Open report pages in headless Chromium at several widths, screenshot them and measure their layout.
 //
-// Driven by report_browser.py: argv[2] is JSON {pages: [{name, url, legend}], widths: [px], shots: dir}. Prints one
-// JSON list, one entry per (page, width): {page, width, screenshot, checks: {name: {ok, detail}}}. The checks are
-// computed in the page; report_browser.py decides what a failure means. Needs puppeteer-core and
+// Driven by report_browser.py: argv[2] is JSON {pages: [{name, url, legend}], widths: [px], mobile: bool, shots: dir}.
+// Prints one JSON list, one entry per (page, width): {page, width, screenshot, checks: {name: {ok, detail}}}. The
+// checks are computed in the page; report_browser.py decides what a failure means. Needs puppeteer-core and
 // @sparticuz/chromium (whose Chromium needs no separate download), found through NODE_PATH.
 "use strict";
 
@@ -93,7 +93,10 @@ async function main() {
     for (const page of job.pages) {
       for (const width of job.widths) {
         const tab = await browser.newPage();
-        await tab.setViewport({ width, height: 900, deviceScaleFactor: 1 });
+        // mobile: a phone's viewport (2x pixels, touch), where the page's viewport meta decides the layout width
+        const mobile = !!job.mobile;
+        const scale = mobile ? 2 : 1;
+        await tab.setViewport({ width, height: 900, deviceScaleFactor: scale, isMobile: mobile, hasTouch: mobile });
         await tab.goto(page.url, { waitUntil: "load" });
         const checks = await tab.evaluate(measure, page.legend); // before the screenshot, which resizes the view
         const screenshot = path.join(job.shots, `${page.name}_${width}.png`);

@@ -17,8 +17,9 @@ checks, per page and width:
 - ``no empty th``: no ``<th>`` without text;
 - ``legend`` (report only): colour swatches, each with a background colour, a size and a name.
 
-Full-page screenshots go to ``--shots`` (default: the temporary folder, kept when given). Prints one row per page
-and width and the page sizes, writes ``bench/results/report_browser.json`` (``--out``), exits 1 when a check fails.
+``--mobile`` emulates a phone instead of a desktop window of that width. Full-page screenshots go to ``--shots``
+(default: the temporary folder, deleted). Prints one row per page and width and the page sizes, writes
+``bench/results/report_browser.json`` (``--out``), exits 1 when a check fails.
 Without node or the npm packages it prints one line saying so and exits 0: install them outside the repository,
 ``npm install @sparticuz/chromium puppeteer-core`` in ``DIR``, and pass ``--node-modules DIR/node_modules`` (or set
 ``NODE_PATH``).
@@ -114,11 +115,14 @@ def _node_env(node_modules: str | None) -> dict[str, str]:
     return env
 
 
-def run_browser(pages: dict[str, Path], widths: list[int], shots: Path, node_modules: str | None) -> list[dict]:
+def run_browser(
+    pages: dict[str, Path], widths: list[int], shots: Path, node_modules: str | None, *, mobile: bool = False
+) -> list[dict]:
     """One result per (page, width) from ``report_browser.js``: the checks, each with a pass flag and details."""
     job = {
         "pages": [{"name": k, "url": p.resolve().as_uri(), "legend": k == "report"} for k, p in pages.items()],
         "widths": widths,
+        "mobile": mobile,
         "shots": str(shots.resolve()),
     }
     done = subprocess.run(
@@ -135,6 +139,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--images", type=int, default=8, help="plans in the sample report")
     p.add_argument("--examples", type=int, default=3, help="best and worst examples shown (each)")
     p.add_argument("--widths", default="1200,420", help="viewport widths in CSS pixels, comma-separated")
+    p.add_argument("--mobile", action="store_true", help="emulate a phone (2x pixels, touch, viewport meta obeyed)")
     p.add_argument("--shots", type=Path, default=None, help="keep the sample pages and screenshots in this folder")
     p.add_argument("--node-modules", default=os.environ.get("NODE_PATH"), help="folder holding the npm packages")
     p.add_argument("--no-browser", action="store_true", help="only build the sample and print the page sizes")
@@ -156,7 +161,11 @@ def main(argv: list[str] | None = None) -> int:
         pages = build_sample(folder / "sample", size=args.size, n_images=args.images, n_examples=args.examples)
         sizes = {k: p.stat().st_size for k, p in pages.items()}
         print(_common.format_table(["page", "bytes"], [[k, f"{v:,}"] for k, v in sizes.items()]))
-        results = [] if args.no_browser else run_browser(pages, widths, folder / "shots", args.node_modules)
+        results = (
+            []
+            if args.no_browser
+            else run_browser(pages, widths, folder / "shots", args.node_modules, mobile=args.mobile)
+        )
     head = ["page", "width", *CHECKS]
     rows = [[r["page"], r["width"], *(_mark(r["checks"].get(c)) for c in CHECKS)] for r in results]
     if rows:
