@@ -200,7 +200,7 @@ def _write_outputs(out: Path, result: dict) -> None:
     md += ["| " + " | ".join(r) + " |" for r in rows]
     md += ["", *(f"![{Path(rel).stem}]({rel})\n" for rel in figures), "All numbers: `compare.json`.", ""]
     (out / "compare.md").write_text("\n".join(md))
-    parts = ["<h1>Run comparison</h1>", f"<p>{escape(intro)}</p>", table_html(head, rows)]
+    parts = ["<h1>Run comparison</h1>", f"<p>{escape(intro)}</p>", table_html(head, rows, row_headers=True)]
     parts += [f"<figure>{svg}</figure>" for svg in figures.values()]
     (out / "compare.html").write_text(html_page("Run comparison", parts))
     result["files"] = [*COMPARE_MARKERS, *figures]

@@ -38,6 +38,11 @@ def _class_rgb(labels: np.ndarray) -> np.ndarray:
     return colours
 
 
+def class_colours(num_classes: int) -> np.ndarray:
+    """``(num_classes, 3)`` RGB uint8: the colour the reference and prediction panels give each class (for legends)."""
+    return _class_rgb(np.arange(num_classes))
+
+
 def _blend(base: np.ndarray | None, colours: np.ndarray, where: np.ndarray, alpha: float = 0.6) -> np.ndarray:
     if base is None:
         base = np.full_like(colours, 255)

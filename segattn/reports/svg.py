@@ -6,12 +6,13 @@ an XML parser.
 
 from __future__ import annotations
 
+import itertools
 import math
 from html import escape
 
 import numpy as np
 
-_FONT = 'font-family="sans-serif" font-size="11"'
+_FONT = 'font-family="sans-serif" font-size="12"'
 
 
 def _svg(width: int, height: int, body: list[str], title: str) -> str:
@@ -21,28 +22,52 @@ def _svg(width: int, height: int, body: list[str], title: str) -> str:
     )
 
 
-def histogram_svg(values: np.ndarray, *, bins: int = 20, title: str = "Dice per image", width: int = 480) -> str:
-    """Histogram of scores in [0, 1] (NaN dropped) with ``bins`` equal bins; counts on the y axis."""
+def integer_ticks(peak: float, *, min_steps: int = 3, max_steps: int = 5) -> list[int]:
+    """Tick values ``0, step, 2 step, ...`` for a count axis reaching ``peak``: ``step`` is the smallest nice number
+    (1, 2 or 5 times a power of ten) that covers ``peak`` in at most ``max_steps`` steps, and the axis has at least
+    ``min_steps`` steps so a small peak still gets a readable scale.
+
+    >>> integer_ticks(7), integer_ticks(23), integer_ticks(1)
+    ([0, 2, 4, 6, 8], [0, 5, 10, 15, 20, 25], [0, 1, 2, 3])
+    """
+    peak = max(peak, 1)
+    nice = (m * 10**k for k in itertools.count() for m in (1, 2, 5))  # 1, 2, 5, 10, 20, 50, ...
+    step = next(n for n in nice if math.ceil(peak / n) <= max_steps)
+    return [i * step for i in range(max(math.ceil(peak / step), min_steps) + 1)]
+
+
+def histogram_svg(values: np.ndarray, *, bins: int = 20, title: str = "Dice per image", width: int = 560) -> str:
+    """Histogram of scores in [0, 1] (NaN dropped) with ``bins`` equal bins; number of images on the y axis."""
     x = np.asarray(values, np.float64)
     x = x[~np.isnan(x)]
     counts, edges = np.histogram(np.clip(x, 0, 1), bins=bins, range=(0.0, 1.0))
-    height, left, right, top, bottom = 220, 40, 10, 24, 34
+    ticks = integer_ticks(int(counts.max()) if counts.size else 0)
+    height, left, right, top, bottom = 240, 58, 12, 26, 36
     pw, ph = width - left - right, height - top - bottom
-    peak = max(int(counts.max()) if counts.size else 0, 1)
+
+    def py(count: float) -> float:
+        return top + ph * (1 - count / ticks[-1])
+
     body = [f'<text x="{width / 2}" y="15" text-anchor="middle" {_FONT}>{escape(title)} (n = {x.size})</text>']
+    body.append('<g class="y-axis">')
+    for t in ticks:
+        body.append(f'<line x1="{left}" y1="{py(t):.1f}" x2="{left + pw}" y2="{py(t):.1f}" stroke="#ddd"/>')
+        body.append(f'<text x="{left - 5}" y="{py(t) + 4:.1f}" text-anchor="end" {_FONT}>{t}</text>')
+    body.append("</g>")
     for i, c in enumerate(counts):
-        bw, bh = pw / bins, ph * c / peak
+        bw = pw / bins
         body.append(
-            f'<rect x="{left + i * bw:.2f}" y="{top + ph - bh:.2f}" width="{bw - 1:.2f}" height="{bh:.2f}" '
+            f'<rect x="{left + i * bw:.2f}" y="{py(c):.2f}" width="{bw - 1:.2f}" height="{top + ph - py(c):.2f}" '
             f'fill="#3b7dd8"><title>{edges[i]:.2f}–{edges[i + 1]:.2f}: {int(c)}</title></rect>'
         )
+    body.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" stroke="black"/>')
     body.append(f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="black"/>')
     for t in np.linspace(0, 1, 6):
         xt = left + pw * t
         body.append(f'<text x="{xt:.1f}" y="{top + ph + 14}" text-anchor="middle" {_FONT}>{t:.1f}</text>')
-    body.append(f'<text x="{left - 4}" y="{top + 8}" text-anchor="end" {_FONT}>{peak}</text>')
-    body.append(f'<text x="{left - 4}" y="{top + ph}" text-anchor="end" {_FONT}>0</text>')
     body.append(f'<text x="{left + pw / 2}" y="{height - 4}" text-anchor="middle" {_FONT}>Dice</text>')
+    mid = top + ph / 2
+    body.append(f'<text x="14" y="{mid}" transform="rotate(-90 14 {mid})" text-anchor="middle" {_FONT}>images</text>')
     return _svg(width, height, body, title)
 
 

@@ -85,17 +85,17 @@ def test_report_numbers_and_files(folders, capsys) -> None:
     for rel in s["files"]:
         assert (out / rel).is_file(), rel
 
-    # HTML: parses, self-contained (every image is an embedded PNG), the histogram is inline SVG
+    # HTML: parses, self-contained (every panel an embedded JPEG or PNG), the histogram is inline SVG
     html = (out / "report.html").read_text()
     parser = _Collect()
     parser.feed(html)
     parser.close()
     assert "svg" in parser.tags and "table" in parser.tags
-    assert len(parser.imgs) == 2 * 2  # best 2 and worst 2 of the two scored images
+    assert len(parser.imgs) == 2 * 2 * 4  # best 2 and worst 2 of the two scored images, four panels each
     for src in parser.imgs:
-        assert src.startswith("data:image/png;base64,")
-        strip = cv2.imdecode(np.frombuffer(base64.b64decode(src.split(",", 1)[1]), np.uint8), cv2.IMREAD_COLOR)
-        assert strip.shape[1] > 4 * 16  # four panels: image, reference, prediction, errors
+        assert re.match(r"data:image/(jpeg|png);base64,", src)
+        panel = cv2.imdecode(np.frombuffer(base64.b64decode(src.split(",", 1)[1]), np.uint8), cv2.IMREAD_COLOR)
+        assert panel.shape == (12, 16, 3)  # the images are small: panels at full size
     # Markdown: every referenced figure exists; the SVG is well-formed XML
     md = (out / "report.md").read_text()
     refs = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
