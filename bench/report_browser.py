@@ -44,8 +44,8 @@ from bench import _common  # noqa: E402
 from segattn.data.floorplans import generate_floorplan  # noqa: E402
 from segattn.reports.compare import compare_runs  # noqa: E402
 from segattn.reports.examples import ExampleKeeper, make_panels  # noqa: E402
-from segattn.reports.rows import ScoreTable, foreground_dice, score_pair  # noqa: E402
 from segattn.reports.writer import prepare_out_dir, write_report  # noqa: E402
+from segattn.scoring.table import ScoreTable, foreground_dice, score_pair  # noqa: E402
 
 JS = Path(__file__).resolve().with_name("report_browser.js")
 NPM_PACKAGES = ("puppeteer-core", "@sparticuz/chromium")

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from segattn.labels import IGNORE_INDEX
+
 ERROR_COLOURS: dict[str, tuple[int, int, int]] = {
     "correct foreground": (0, 170, 0),
     "false positive": (230, 0, 0),
@@ -34,7 +36,7 @@ PANEL_ORDER = ("image", "reference", "prediction", "errors")
 
 def _class_rgb(labels: np.ndarray) -> np.ndarray:
     colours = CLASS_COLOURS[np.minimum(labels, len(CLASS_COLOURS) - 1)]  # (H, W, 3)
-    colours[labels == 255] = ERROR_COLOURS["ignored"]
+    colours[labels == IGNORE_INDEX] = ERROR_COLOURS["ignored"]
     return colours
 
 
@@ -63,7 +65,7 @@ def _shrink(rgb: np.ndarray, max_side: int) -> np.ndarray:
 def error_map(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
     """``(H, W)`` codes: 0 correct background, 1 correct foreground, 2 FP, 3 FN, 4 wrong class, 5 ignored."""
     codes = np.zeros(target.shape, np.uint8)
-    ignored = target == 255
+    ignored = target == IGNORE_INDEX
     codes[(pred == target) & (target > 0)] = 1
     codes[(pred > 0) & (target == 0)] = 2
     codes[(pred == 0) & (target > 0) & ~ignored] = 3

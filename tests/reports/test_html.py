@@ -21,8 +21,8 @@ from segattn.data.floorplans import generate_floorplan
 from segattn.reports.compare import compare_runs
 from segattn.reports.examples import ERROR_COLOURS, PANEL_ORDER, Example, ExampleKeeper, class_colours, make_panels
 from segattn.reports.render import data_uri, example_strip, jpeg_bytes, png_bytes
-from segattn.reports.rows import ScoreTable, foreground_dice, score_pair
 from segattn.reports.writer import prepare_out_dir, write_report
+from segattn.scoring.table import ScoreTable, foreground_dice, score_pair
 
 VOID = {"meta", "img", "br", "hr", "link", "input", "col", "source", "wbr"}
 
