@@ -1,11 +1,7 @@
-"""Predict masks with a trained checkpoint: ``python predict.py --ckpt best.ckpt --input plans/ --output masks/``.
-
-The same command as ``segattn-predict`` (see ``segattn/predict/cli.py`` or ``--help``).
-"""
+"""``python predict.py --ckpt_path best.ckpt --input plans/ --output out/`` is ``segattn predict ...``."""
 
 import sys
 
-from segattn.predict.cli import main
+from segattn.commands import predict_main
 
-if __name__ == "__main__":
-    sys.exit(main())
+sys.exit(predict_main())

@@ -1,8 +1,7 @@
-"""Train from YAML: ``python train.py fit --config configs/quickstart.yaml`` (the same as ``segattn fit ...``)."""
+"""``python train.py fit --config configs/quickstart.yaml`` is ``segattn fit --config configs/quickstart.yaml``."""
 
 import sys
 
-from segattn.cli import cli_main
+from segattn.commands import main
 
-if __name__ == "__main__":
-    sys.exit(cli_main())
+sys.exit(main())

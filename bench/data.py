@@ -1,6 +1,6 @@
 """Can the data keep up? the data sources' train loader in images/s against what a train step consumes.
 
-Two sources, both through their data source (``FloorplanData``, ``FolderData``) with its defaults (batch size, crop, augmentation and, unless
+Two sources, ``FloorplanData`` and ``FolderData``, with their defaults (batch size, crop, augmentation and, unless
 ``--num-workers`` is given, its default number of workers): ``floorplans`` (synthetic plans drawn on the fly)
 and ``folder``: plans written to a temporary folder by ``segattn.data.write_floorplans`` (``--folder-images``
 PNG pairs at ``--folder-size``), then read, augmented and cropped like any user dataset.

@@ -6,7 +6,7 @@ plans (``segattn.data.floorplans``) written as PNG. Default model: the quickstar
 decoder 64-48-32-16-16, binary), tile 512, overlap 0.25 and batch 4 (the command's defaults).
 
 - **Throughput.** Two candidates timed round after round in this process (``_common.interleaved_times``):
-  ``command``: ``segattn.predict.cli.main`` on a folder of ``--images`` plans of ``--size``² into a fresh output
+  ``command``: ``segattn.commands.predict.main`` on a folder of ``--images`` plans of ``--size``² into a fresh output
   folder (checkpoint loading, Trainer, reading, tiling, batching, forward, blending, mask PNGs, manifest);
   ``forward``: the same network (loaded once from the same checkpoint) on exactly the tiles the command runs, in
   the same batches (taken from the command's own ``TileStream``, held in memory), under ``inference_mode``.
@@ -48,7 +48,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing segattn
 from bench import _common  # noqa: E402
-from segattn.predict import cli  # noqa: E402
+from segattn.commands import predict as predict_command  # noqa: E402
 from segattn.predict.checkpoint import PredictConfig  # noqa: E402
 from segattn.predict.stream import TileStream  # noqa: E402
 
@@ -104,15 +104,15 @@ def write_plans(folder: Path, n: int, size: int, *, seed: int = 0) -> list[Path]
 def command_argv(ckpt: Path, inputs: Path, output: Path, args: argparse.Namespace) -> list[str]:
     accelerator = "gpu" if torch.device(args.device).type == "cuda" else "cpu"
     return [
-        "--ckpt", str(ckpt), "--input", str(inputs), "--output", str(output), "--batch-size", str(args.batch_size),
-        "--overlap", str(args.overlap), "--accelerator", accelerator, "--no-progress",
+        "--ckpt_path", str(ckpt), "--input", str(inputs), "--output", str(output), "--batch_size", str(args.batch_size),
+        "--overlap", str(args.overlap), "--accelerator", accelerator, "--no_progress",
     ]  # fmt: skip
 
 
 def run_command(argv: list[str]) -> None:
     """``segattn-predict argv`` in this process, its summary line swallowed; raises unless it exits with 0."""
     with contextlib.redirect_stdout(io.StringIO()) as out:
-        code = cli.main(argv)
+        code = predict_command.main(argv)
     if code != 0:
         raise RuntimeError(f"segattn-predict {' '.join(argv)} exited with {code}: {out.getvalue()}")
 
@@ -141,11 +141,11 @@ def stopwatches() -> Iterator[dict[str, float]]:
     """Seconds spent in the command's parts while inside the block, by wrapping the functions that do them.
 
     ``load_checkpoint`` (file -> network and preprocessing), ``stream`` (each ``next`` of the ``TileStream``:
-    read, tile, normalise, batch), ``forward`` (``SegmentationModule.forward``, the network) and ``writer``
+    read, tile, normalise, batch), ``forward`` (``AttentionUnet.forward``, the network) and ``writer``
     (``MaskWriter.write_on_batch_end``: blending, mask rows, encoding and writing files, manifest rows).
     """
-    from segattn.module import SegmentationModule
-    from segattn.predict import checkpoint, engine, stream
+    from segattn.models import AttentionUnet
+    from segattn.predict import engine, segmenter, stream
 
     spent = dict.fromkeys(("load_checkpoint", "stream", "forward", "writer"), 0.0)
 
@@ -175,8 +175,8 @@ def stopwatches() -> Iterator[dict[str, float]]:
         return wrapper
 
     patches = [
-        (checkpoint, "load_checkpoint", timed("load_checkpoint", checkpoint.load_checkpoint)),
-        (SegmentationModule, "forward", timed("forward", SegmentationModule.forward)),
+        (segmenter, "load_checkpoint", timed("load_checkpoint", segmenter.load_checkpoint)),
+        (AttentionUnet, "forward", timed("forward", AttentionUnet.forward)),
         (engine.MaskWriter, "write_on_batch_end", timed("writer", engine.MaskWriter.write_on_batch_end)),
         (stream.TileStream, "__iter__", timed_iter(stream.TileStream.__iter__)),
     ]

@@ -1,8 +1,10 @@
-"""Score a folder of predicted masks against a folder of reference masks and write a report.
+"""Score predicted masks against reference masks and write a report: pairs of arrays or files, or two folders.
 
-Files are paired by their path relative to the folder without the extension (``a/001.png`` pairs with
-``a/001.tif``), which is also the image name used in the report. A file without a partner is an error that lists
-the missing names — a report silently scored on a subset would answer a different question.
+:func:`evaluate_pairs` takes :class:`MaskPair` items whose masks (and images) are arrays or files;
+:func:`evaluate_folders` pairs two folders by path relative to the folder without the extension (``a/001.png``
+pairs with ``a/001.tif``), which is also the image name used in the report. A file without a partner is an error
+that lists the missing names — a report silently scored on a subset would answer a different question. Every
+unreadable or invalid mask is listed in one error before anything is written.
 """
 
 from __future__ import annotations
@@ -13,19 +15,24 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from tqdm import tqdm
 
-from segattn.data.io import IMAGE_EXTENSIONS, MaskEncoding, Palette, read_image, read_mask
+from segattn.data.io import IMAGE_EXTENSIONS, BadFileError, MaskEncoding, Palette, decode_mask, read_image, read_mask
 from segattn.reports.examples import ExampleKeeper, make_panels
-from segattn.reports.writer import prepare_out_dir, write_report
+from segattn.reports.writer import check_out_dir, prepare_out_dir, write_report
 from segattn.scoring.counts import EMPTY_RULES, EmptyRule
 from segattn.scoring.table import ScoreTable, foreground_dice, score_pair
 
 
 @dataclass(frozen=True)
 class MaskPair:
-    name: str  # relative path without extension, "/"-separated
-    pred: Path
-    gt: Path
-    image: Path | None = None
+    """One image to score: its name in the report, the predicted and reference masks, and (for drawing) the image.
+
+    Masks are files or (H, W) integer arrays of class indices; an image is a file or an (H, W, 3) array.
+    """
+
+    name: str  # e.g. the relative path without extension, "/"-separated
+    pred: Path | np.ndarray
+    gt: Path | np.ndarray
+    image: Path | np.ndarray | None = None
 
 
 def image_key(relative: str | Path) -> str:
@@ -91,6 +98,24 @@ def evaluate_folders(
     out: Path,
     *,
     images_dir: Path | None = None,
+    only_predicted: bool = False,
+    **options,
+) -> dict[str, object]:
+    """Pair two folders (see :func:`pair_folders`) and score them with :func:`evaluate_pairs`."""
+    pairs = pair_folders(pred_dir, gt_dir, images_dir, only_predicted=only_predicted)
+    source = {"predictions": str(Path(pred_dir).resolve()), "references": str(Path(gt_dir).resolve())}
+    if only_predicted:
+        source["references_scored"] = "only those with a prediction (--only_predicted)"
+    if images_dir is not None:
+        source["images"] = str(Path(images_dir).resolve())
+    reads = {"--pred": pred_dir, "--gt": gt_dir, "--images": images_dir}
+    return evaluate_pairs(pairs, out, source=source, reads=reads, **options)
+
+
+def evaluate_pairs(
+    pairs: list[MaskPair],
+    out: Path,
+    *,
     num_classes: int = 2,
     class_names: list[str] | None = None,
     empty: EmptyRule = "exclude",
@@ -99,10 +124,15 @@ def evaluate_folders(
     gt_encoding: MaskEncoding = "auto",
     palette: Palette | None = None,
     n_examples: int = 3,
-    only_predicted: bool = False,
     overwrite: bool = False,
+    source: dict[str, object] | None = None,
+    reads: dict[str, Path | None] | None = None,
 ) -> dict[str, object]:
-    """Score every prediction against its reference and write the report into ``out``; returns the summary."""
+    """Score every pair and write the report into ``out``; returns the summary.
+
+    ``reads``: folders the report must not be written into (flag -> folder, for the message). Nothing is written
+    before every pair has been read and scored.
+    """
     if empty not in EMPTY_RULES:
         raise ValueError(f"unknown empty-mask rule {empty!r}; choose from {list(EMPTY_RULES)}")
     if num_classes < 2:
@@ -112,41 +142,60 @@ def evaluate_folders(
     names = class_names or (["background", "foreground"] if num_classes == 2 else [str(k) for k in range(num_classes)])
     if len(names) != num_classes:
         raise ValueError(f"{len(names)} class names given for {num_classes} classes: {names}")
-    pairs = pair_folders(pred_dir, gt_dir, images_dir, only_predicted=only_predicted)
-    reads = {"--pred": pred_dir, "--gt": gt_dir, "--images": images_dir}
-    out = prepare_out_dir(out, reads=reads, overwrite=overwrite)  # fail before scoring, not after
+    if not pairs:
+        raise ValueError("nothing to score: no pair of prediction and reference")
+    reads = reads or {}
+    check_out_dir(out, reads=reads, overwrite=overwrite)  # refuse before scoring, not after
 
-    counts, bounds = [], []
+    counts, bounds, problems = [], [], []
     keeper = ExampleKeeper(n_examples)
     for pair in tqdm(pairs, desc="scoring", unit="image", disable=None):
-        pred = read_mask(pair.pred, pred_encoding, palette, num_classes)
-        gt = read_mask(pair.gt, gt_encoding, palette, num_classes)
-        if pred.shape != gt.shape:
-            raise ValueError(
-                f"{pair.pred} is {pred.shape[1]}x{pred.shape[0]} (WxH) but its reference {pair.gt} is "
-                f"{gt.shape[1]}x{gt.shape[0]}; predictions must be at the reference's size"
-            )
+        try:
+            pred = _mask(pair.pred, pred_encoding, palette, num_classes)
+            gt = _mask(pair.gt, gt_encoding, palette, num_classes)
+            if pred.shape != gt.shape:
+                raise BadFileError(
+                    _where(pair.pred, pair.name),
+                    f"is {pred.shape[1]}x{pred.shape[0]} (WxH) but its reference {_where(pair.gt, pair.name)} is "
+                    f"{gt.shape[1]}x{gt.shape[0]}; predictions must be at the reference's size",
+                )
+        except BadFileError as err:
+            problems.append(str(err))
+            continue
         c, b = score_pair(pred, gt, num_classes, tolerance=tolerance)
         counts.append(c)
         bounds.append(b)
         score = float(foreground_dice(c, empty))
         keeper.offer(pair.name, score, lambda p=pred, g=gt, pair=pair: make_panels(p, g, _image(pair, g.shape)))
+    if problems:
+        shown = "\n  ".join(problems[:50]) + (f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else "")
+        raise ValueError(f"{len(problems)} of {len(pairs)} mask pairs cannot be scored:\n  {shown}")
 
+    out = prepare_out_dir(out, reads=reads, overwrite=overwrite)
     table = ScoreTable([p.name for p in pairs], np.stack(counts), np.stack(bounds), names)
-    source = {"predictions": str(Path(pred_dir).resolve()), "references": str(Path(gt_dir).resolve())}
-    if only_predicted:
-        source["references_scored"] = "only those with a prediction (--only_predicted)"
-    if images_dir is not None:
-        source["images"] = str(Path(images_dir).resolve())
-    return write_report(out, table, empty=empty, tolerance=tolerance, source=source, examples=keeper)
+    return write_report(out, table, empty=empty, tolerance=tolerance, source=source or {}, examples=keeper)
+
+
+def _where(item: Path | np.ndarray, name: str) -> str:
+    return str(item) if isinstance(item, (str, Path)) else f"{name} (array)"
+
+
+def _mask(item: Path | np.ndarray, encoding: MaskEncoding, palette: Palette | None, num_classes: int) -> np.ndarray:
+    if isinstance(item, (str, Path)):
+        return read_mask(item, encoding, palette, num_classes)
+    array = np.asarray(item)
+    if array.ndim != 2 or not np.issubdtype(array.dtype, np.integer):
+        raise BadFileError("<array>", f"a mask array must be (H, W) integers, got {array.dtype} {array.shape}")
+    return decode_mask(array, encoding, palette, num_classes)
 
 
 def _image(pair: MaskPair, shape: tuple[int, int]) -> np.ndarray | None:
     if pair.image is None:
         return None
-    img = read_image(pair.image, 3)
+    img = read_image(pair.image, 3) if isinstance(pair.image, (str, Path)) else np.asarray(pair.image)
     if img.shape[:2] != shape:
         raise ValueError(
-            f"image {pair.image} is {img.shape[1]}x{img.shape[0]} (WxH) but its mask {pair.gt} is {shape[1]}x{shape[0]}"
+            f"image {_where(pair.image, pair.name)} is {img.shape[1]}x{img.shape[0]} (WxH) but its mask is "
+            f"{shape[1]}x{shape[0]}"
         )
     return img

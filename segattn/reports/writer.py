@@ -36,6 +36,17 @@ def prepare_out_dir(
     message) and a folder already holding a report unless ``overwrite``, in which case the previous report's
     files are deleted (only those it listed).
     """
+    out = check_out_dir(out, reads=reads, overwrite=overwrite, markers=markers)
+    if refuse_existing(out, overwrite=overwrite, markers=markers):
+        _remove_previous(out, markers)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def check_out_dir(
+    out: Path, *, reads: dict[str, Path | None], overwrite: bool, markers: tuple[str, ...] = REPORT_MARKERS
+) -> Path:
+    """:func:`prepare_out_dir`'s refusals alone, writing nothing; returns ``out`` resolved."""
     out = Path(out).resolve()
     for flag, folder in reads.items():
         if folder is not None and _inside(out, Path(folder).resolve()):
@@ -44,10 +55,8 @@ def prepare_out_dir(
                 "choose an --out folder outside the inputs"
             )
     if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"report folder {out} exists and is not a folder")
-    if refuse_existing(out, overwrite=overwrite, markers=markers):
-        _remove_previous(out, markers)
-    (out / "figures").mkdir(parents=True, exist_ok=True)
+        raise NotADirectoryError(f"report folder {out} exists and is not a folder; choose another --out")
+    refuse_existing(out, overwrite=overwrite, markers=markers)
     return out
 
 

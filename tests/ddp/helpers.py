@@ -130,7 +130,7 @@ def _run(command: list[str], hash_seed: int | None, timeout: float) -> subproces
 
 def run_here(args: list[str]) -> None:
     """``segattn <args>`` in this process (one process only); undoes what Lightning changes process-wide."""
-    from segattn.cli import cli_main
+    from segattn.commands import main as cli_main
 
     env = dict(os.environ)  # seed_everything and deterministic mode set variables
     deterministic = torch.are_deterministic_algorithms_enabled()

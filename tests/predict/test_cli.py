@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import torch
 
+from segattn.commands.predict import main
 from segattn.data.preprocess import eval_preprocess_from_hparams
 from segattn.module import SegmentationModule
 from segattn.predict.checkpoint import CheckpointError, read_checkpoint
-from segattn.predict.cli import main
 
 from .conftest import TILE
 from .helpers import write_image

@@ -8,7 +8,8 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 
-from segattn.reports.cli import evaluate_main
+from segattn.commands import main as cli_main
+from segattn.commands.evaluate import main as evaluate_main
 from segattn.scoring.table import read_table
 from tests.reports.helpers import make_folder
 
@@ -32,12 +33,12 @@ data:
     return cfg
 
 
-def test_segattn_test_report_equals_evaluate(tmp_path: Path, wired_cli) -> None:
+def test_segattn_test_report_equals_evaluate(tmp_path: Path) -> None:
     root = make_folder(tmp_path / "data", sizes=SIZES)
     report = tmp_path / "report"
     L.seed_everything(3)
     # no checkpoint: the seeded, untrained network; enough to check that both paths score the same pixels
-    wired_cli(["test", "--config", str(_config(tmp_path, root)), "--trainer.default_root_dir", str(tmp_path / "logs"),
+    cli_main(["test", "--config", str(_config(tmp_path, root)), "--trainer.default_root_dir", str(tmp_path / "logs"),
                "--report.report_dir", str(report), "--report.tolerance", "1"])  # fmt: skip
     tested = read_table(report / "per_image.csv")
     assert 0 < len(tested.names) < len(SIZES)  # the test split only

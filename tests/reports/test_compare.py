@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from segattn.reports.cli import compare_main
+from segattn.commands.compare import main as compare_main
 from segattn.reports.compare import compare_runs
 from segattn.reports.writer import prepare_out_dir, write_report
 from segattn.scoring.table import ScoreTable

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from segattn.reports.cli import evaluate_main
+from segattn.commands.evaluate import main as evaluate_main
 
 
 def _write(path: Path, arr: np.ndarray) -> None:

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import yaml
 
-from segattn.reports.ablate import ablate, parse_attention, parse_seeds
-from segattn.reports.cli import ablate_main
+from segattn.commands import main as cli_main
+from segattn.commands.ablate import ablate, parse_attention, parse_seeds
+from segattn.commands.ablate import main as ablate_main
 from segattn.reports.writer import prepare_out_dir, write_report
 from segattn.scoring.table import ScoreTable
 
@@ -63,7 +64,7 @@ def test_parse_seeds_and_attention() -> None:
         parse_attention("se")
 
 
-def test_dry_run_prints_commands_that_the_training_cli_accepts(config, tmp_path, capsys, wired_cli) -> None:
+def test_dry_run_prints_commands_that_the_training_cli_accepts(config, tmp_path, capsys) -> None:
     out = tmp_path / "abl"
     ablate_main(["--config", str(config), "--attention", "none,cbam", "--seeds", "2", "--out", str(out),
                  "--dry-run", "--", "--trainer.max_steps", "5"])  # fmt: skip
@@ -83,12 +84,12 @@ def test_dry_run_prints_commands_that_the_training_cli_accepts(config, tmp_path,
     # the override keys exist in the training CLI: both commands parse (print_config exits 0 after parsing)
     for cmd in (fit, test):
         with pytest.raises(SystemExit) as exc:
-            wired_cli([*cmd[1:], "--print_config"])
+            cli_main([*cmd[1:], "--print_config"])
         assert exc.value.code == 0
     assert "attention: none" in capsys.readouterr().out
 
 
-def test_stages_put_the_attention_on_those_stages_only(config, tmp_path, capsys, wired_cli) -> None:
+def test_stages_put_the_attention_on_those_stages_only(config, tmp_path, capsys) -> None:
     out = tmp_path / "abl"
     ablate_main(["--config", str(config), "--attention", "none,self_attention", "--stages", "0,1", "--seeds", "1",
                  "--out", str(out), "--dry-run"])  # fmt: skip
@@ -98,7 +99,7 @@ def test_stages_put_the_attention_on_those_stages_only(config, tmp_path, capsys,
     assert fit[fit.index("--model.net.attention") + 1] == "[self_attention, self_attention, null]"  # depth 3
     assert fit[fit.index("--trainer.default_root_dir") + 1] == f"{out}/self_attention/seed0"
     with pytest.raises(SystemExit) as exc:
-        wired_cli([*fit[1:], "--print_config"])
+        cli_main([*fit[1:], "--print_config"])
     assert exc.value.code == 0
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["model"]["net"]["init_args"]["attention"] == ["self_attention", "self_attention", None]
@@ -152,9 +153,9 @@ def test_runs_in_order_resumes_and_refuses_mixing(config, tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_tiny_real_ablation(config, tmp_path, wired_cli) -> None:
+def test_tiny_real_ablation(config, tmp_path) -> None:
     out = tmp_path / "abl"
-    ablate(config, ["none", "se"], [0], out, run=wired_cli, echo=lambda _: None)
+    ablate(config, ["none", "se"], [0], out, run=cli_main, echo=lambda _: None)
     res = json.loads((out / "compare" / "compare.json").read_text())
     none, se = res["runs"]
     assert res["n_images"] == 4 and none["n_images_scored"] + se["n_images_scored"] > 0

@@ -1,38 +1,33 @@
-"""The ``segattn`` command: LightningCLI's ``fit`` / ``validate`` / ``test`` plus a few extra subcommands.
+"""``segattn fit`` / ``validate`` / ``test``: LightningCLI over :class:`SegmentationModule` and a data source.
 
     segattn fit --config configs/quickstart.yaml          # train; prints where the checkpoints and logs went
+    segattn fit --config quickstart                       # a packaged config by name (segattn configs lists them)
     segattn fit --config configs/unet_cbam.yaml --print_config
-    segattn test --config configs/unet.yaml --ckpt_path runs/unet/.../checkpoints/last.ckpt
-    segattn floorplans --out data/plans --n 200           # write synthetic floor plans to disk
-    segattn evaluate / compare / ablate ...               # Dice reports, see segattn.reports
+    segattn test --config configs/unet.yaml --ckpt_path best   # the newest run's best checkpoint, found on disk
 
-``python train.py ...`` is the same command. Everything about a run comes from the YAML: the network
-(``model.net``, an :class:`~segattn.models.AttentionUnet` given as ``class_path`` + ``init_args``), the optimizer
-and schedule (``model.optimizer``, ``model.lr_scheduler``), the data (``data``) and the trainer (``trainer``, where
-accelerator / devices / precision live: nothing here assumes a CPU or a GPU). ``data.num_classes`` is linked to the
-model, so the number of output channels is never written twice.
+Everything about a run comes from the YAML: the network (``model.net``, an :class:`~segattn.models.AttentionUnet`
+given as ``class_path`` + ``init_args``), the optimizer and schedule (``model.optimizer``, ``model.lr_scheduler``),
+the data source (``data``: ``class_path: segattn.data.FolderData`` or ``segattn.data.FloorplanData``) and the
+trainer (``trainer``, where accelerator / devices / precision live: nothing here assumes a CPU or a GPU).
+``data.num_classes`` is linked to the model, so the number of output channels is never written twice.
 
 Types are the validation: an unknown attention name, option or encoder argument is rejected while the config is
-parsed (also under ``--print_config``), with a message naming the key and the value.
+parsed (also under ``--print_config``), in one line naming the key and the value.
 
 ``segattn test`` writes a Dice report (``ReportCallback``, options under ``--report.*``; default folder
-``<log dir>/report``). During ``fit`` the same callback only times the training steps, for the report's
-``run.json``; it writes nothing.
+``<log dir>/report``) and prints where it went; ``StepTimer`` (``--timer.*``) times the training steps during
+``fit`` for the report's ``run.json``.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import importlib
 import json
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
-from jsonargparse import DefaultHelpFormatter
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
@@ -41,17 +36,13 @@ from segattn.data import SegData
 from segattn.labels import output_channels
 from segattn.module import SegmentationModule
 
-# Extra subcommands, dispatched before LightningCLI: name -> "module:function". The module is imported only when
-# its command runs; the function takes the remaining arguments (list[str]) and returns None or an exit status.
-# Anything not listed here goes to LightningCLI, which reports an unknown subcommand itself.
-COMMANDS: dict[str, str] = {
-    "floorplans": "segattn.cli:floorplans_main",
-    "evaluate": "segattn.reports.cli:evaluate_main",
-    "compare": "segattn.reports.cli:compare_main",
-    "ablate": "segattn.reports.cli:ablate_main",
-    # LightningCLI's own predict would need a predict_dataloader; ours tiles images of any size from a checkpoint
-    "predict": "segattn.cli:predict_main",
-}
+from .configs import resolve_config_names
+from .errors import USER_ERRORS, run_command
+from .parsers import OneLineErrors, normalize_flags
+
+
+class TrainParser(OneLineErrors, LightningArgumentParser):
+    """LightningCLI's parser with one-line errors (no 131-line usage block before the message)."""
 
 
 class SegAttnCLI(LightningCLI):
@@ -60,7 +51,7 @@ class SegAttnCLI(LightningCLI):
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
-        """fit / validate / test; ``segattn predict`` is the tiling prediction command (see ``COMMANDS``)."""
+        """fit / validate / test; ``segattn predict`` is the tiling prediction command (segattn.commands.predict)."""
         return {name: skip for name, skip in LightningCLI.subcommands().items() if name != "predict"}
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -84,7 +75,7 @@ class SegAttnCLI(LightningCLI):
         # a module does not take): report it as a command-line error, not as a traceback.
         try:
             super().instantiate_classes()
-        except (ValueError, FileNotFoundError, NotADirectoryError) as err:
+        except (ValueError, TypeError, FileNotFoundError, NotADirectoryError) as err:  # TypeError: a bad option
             self._parser(self.subcommand).error(str(err))
 
     def _parse_ckpt_path(self) -> None:
@@ -172,6 +163,9 @@ class SegAttnCLI(LightningCLI):
             self.trainer.test(**kwargs)
         except FileExistsError as err:  # raised by ReportCallback before any test batch runs
             self._parser("test").error(f"{err} (here: --report.overwrite true, or another --report.report_dir)")
+        report = next((cb for cb in self.trainer.callbacks if isinstance(cb, ReportCallback)), None)
+        if report is not None and report.out is not None and self.trainer.is_global_zero:
+            print(f"test report: {report.out / 'report.html'} (numbers: {report.out / 'summary.json'})")
 
     def after_fit(self) -> None:
         # trainer.log_dir is a broadcast from rank 0 under DDP: every process must ask, only rank 0 prints
@@ -229,100 +223,23 @@ def _checkpoint_in(folder: Path, name: str) -> Path | None:
     return bests[0] if len(bests) == 1 else None
 
 
-class _HelpFormatter(DefaultHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """jsonargparse's help, with the epilog (the extra commands) kept as written, one per line."""
-
-
-def _commands_epilog() -> str:
-    """One usage line per extra command: the first double-backquoted span of its function's docstring."""
-    lines = ["other commands (segattn COMMAND --help for their options):"]
-    for name, target in COMMANDS.items():
-        module_name, function_name = target.split(":")
-        doc = getattr(importlib.import_module(module_name), function_name).__doc__ or ""
-        usage = re.search(r"``(.+?)``", doc)
-        lines.append(f"  {usage.group(1) if usage else 'segattn ' + name}")
-    return "\n".join(lines)
-
-
 def lightning_cli(args: list[str] | None = None, **kwargs) -> SegAttnCLI:
-    """The ``fit`` / ``validate`` / ``test`` part of ``segattn``; returns the CLI (model, trainer).
-
-    ``args=None`` reads ``sys.argv`` (LightningCLI warns when given both a list and command-line arguments).
-    """
-    argv = sys.argv[1:] if args is None else args
-    parser_kwargs: dict = {"description": "segattn: UNet segmentation with attention in the decoder."}
-    if argv[:1] in (["-h"], ["--help"]):  # the top-level help also lists the extra commands
-        parser_kwargs.update(epilog=_commands_epilog(), formatter_class=_HelpFormatter)
+    """The ``fit`` / ``validate`` / ``test`` CLI run on ``args`` (default ``sys.argv[1:]``); returns it (model,
+    trainer). Config names (``--config quickstart``) are resolved to the packaged configs first."""
+    argv = resolve_config_names(normalize_flags(sys.argv[1:] if args is None else list(args)))
     return SegAttnCLI(
         SegmentationModule,
         SegData,
         subclass_mode_data=True,
-        args=args,
+        args=argv,
         auto_configure_optimizers=False,
-        parser_kwargs=parser_kwargs,
+        parser_class=TrainParser,
+        parser_kwargs={"prog": "segattn", "description": "segattn: UNet segmentation with attention in the decoder."},
         **kwargs,
     )
 
 
-def cli_main(args: list[str] | None = None) -> int | None:
-    """Run ``segattn`` with ``args`` (default: ``sys.argv[1:]``); returns an exit status for the extra commands."""
-    argv = sys.argv[1:] if args is None else list(args)
-    if argv and argv[0] in COMMANDS:
-        module_name, function_name = COMMANDS[argv[0]].split(":")
-        return getattr(importlib.import_module(module_name), function_name)(argv[1:])
-    if not argv:  # no command: the full help (extra commands included), with the status of a usage error
-        with contextlib.suppress(SystemExit):
-            lightning_cli(["--help"])
-        return 2
-    from segattn.runtime import keep_freed_memory
-
-    keep_freed_memory()  # faster CPU steps, see segattn.runtime; before any tensor exists
-    try:
-        lightning_cli(args)
-    finally:
-        _end_process_group()
-    return None
-
-
-def _end_process_group() -> None:
-    """Destroy the DDP process group before exit; left to interpreter shutdown, gloo's threads sometimes abort the
-    process ("terminate called without an active exception", exit -6) after a finished fit."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
-
-
-def predict_main(argv: list[str] | None = None) -> int:
-    """``segattn predict --ckpt CKPT --input IMAGES --output DIR``: the same command as ``segattn-predict``."""
-    from segattn.predict.cli import main
-
-    return main(argv, prog="segattn predict")
-
-
-def floorplans_main(argv: list[str] | None = None) -> int:
-    """``segattn floorplans --out DIR --n N --seed S``: write synthetic plans as ``DIR/images`` + ``DIR/masks``."""
-    from segattn.data.floorplans import write_floorplans
-
-    parser = argparse.ArgumentParser(
-        prog="segattn floorplans", description="Write synthetic floor plans (image + wall mask PNGs) to a folder."
-    )
-    parser.add_argument("--out", type=Path, required=True, help="output folder (images/ and masks/ are created)")
-    parser.add_argument("--n", type=int, default=100, help="number of plans (default 100)")
-    parser.add_argument("--seed", type=int, default=0, help="plan i uses the seed (seed, i) (default 0)")
-    parser.add_argument("--size", type=int, nargs="+", default=[512], help="side, or height width (default 512)")
-    parser.add_argument("--noise-level", "--noise_level", type=float, default=1.0, help="0 clean .. 2 bad scan")
-    ns = parser.parse_args(argv)
-    if len(ns.size) > 2:
-        parser.error(f"--size takes one or two numbers, got {ns.size}")
-    size = ns.size[0] if len(ns.size) == 1 else tuple(ns.size)
-    try:
-        stems = write_floorplans(ns.out, ns.n, seed=ns.seed, size=size, noise_level=ns.noise_level)
-    except (ValueError, FileExistsError) as err:
-        parser.exit(2, f"{parser.prog}: error: {err}\n")
-    print(f"wrote {len(stems)} floor plans to {ns.out}/images and {ns.out}/masks")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(cli_main())
+def main(argv: list[str]) -> int:
+    """``segattn fit|validate|test ...`` (``argv`` starts with the subcommand)."""
+    prog = f"segattn {argv[0]}" if argv and not argv[0].startswith("-") else "segattn"
+    return run_command(prog, lambda: lightning_cli(argv) and None, user_errors=USER_ERRORS)

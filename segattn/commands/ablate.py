@@ -29,10 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from jsonargparse import ActionYesNo
 
 from segattn.attention.registry import ATTENTION_NAMES
 from segattn.reports.compare import compare_runs
 from segattn.reports.writer import SUMMARY
+
+from .configs import resolve_config_names
+from .errors import run_command
+from .parsers import CommandParser, parse
 
 ALL_ATTENTION = ("none", *ATTENTION_NAMES)
 
@@ -163,7 +168,7 @@ def ablate(
         echo(shlex.join(["segattn", *final]))
         return jobs
     if run is None:
-        from segattn.cli import cli_main as run  # the training CLI, imported only to run
+        from .train import lightning_cli as run  # fit / test in this process
     _record(Path(out), config, attention, seeds, list(extra or []), jobs)
     for job in jobs:
         if (job.report / SUMMARY).is_file():
@@ -203,3 +208,33 @@ def _record(out: Path, config: Path, attention: list[str], seeds: list[int], ext
                                  "finished runs would be mixed with new ones: choose another --out")  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def parser() -> CommandParser:
+    p = CommandParser(
+        "segattn ablate",
+        "Train and test each attention variant with one config and the same seeds, then compare. Arguments after "
+        "`--` are passed to every fit and test (e.g. -- --trainer.max_epochs 20).",
+        options_file=False,
+    )
+    p.add_argument("--config", type=str, required=True, help="the training config shared by every run (or a name)")
+    p.add_argument("--attention", type=str, required=True, help="comma-separated variants, baseline first")
+    p.add_argument("--stages", type=str | None, default=None, help="decoder stages (deepest first): 0,1; default all")
+    p.add_argument("--seeds", type=str, default="3", help="a count (3 -> seeds 0,1,2) or a list (0,5,7)")
+    p.add_argument("--out", type=Path, required=True, help="ablation folder: OUT/<attention>/seed<S>, OUT/compare")
+    p.add_argument("--dry_run", action=ActionYesNo, default=False, help="print the commands instead of running them")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    """``segattn ablate --config CFG --attention none,se,cbam --seeds 3 --out DIR [--dry_run] [-- ...]``"""
+    cut = argv.index("--") if "--" in argv else len(argv)
+    ns = parse(parser(), argv[:cut])
+    extra = argv[cut + 1 :]
+
+    def run() -> None:
+        config = Path(resolve_config_names(["--config", ns.config])[1])
+        ablate(config, parse_attention(ns.attention), parse_seeds(ns.seeds), ns.out, extra=extra,
+               stages=parse_stages(ns.stages), dry_run=ns.dry_run)  # fmt: skip
+
+    return run_command("segattn ablate", run)
