@@ -187,6 +187,9 @@ class SegmentationModule(L.LightningModule):
         return mask.masked_fill(~inside, self.ignore_index)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        if self._trainer is not None and self.trainer.optimizers:
+            # logged here, not by LearningRateMonitor, which refuses a Trainer without a logger
+            self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=True, on_epoch=False)
         return self._step(batch, "train")[0]
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
@@ -222,7 +225,9 @@ class SegmentationModule(L.LightningModule):
 
     def _log_scores(self, stage: str) -> None:
         # identical on every process (computed from gathered state): no sync_dist
-        self.log_dict(self.scores(stage), prog_bar=False)
+        scores = self.scores(stage)
+        self.log(f"{stage}/dice", scores.pop(f"{stage}/dice"), prog_bar=True)
+        self.log_dict(scores, prog_bar=False)
         self.counts[stage].reset()
 
     def configure_optimizers(self) -> Any:

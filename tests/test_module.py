@@ -203,3 +203,20 @@ def test_the_dict_form_of_net_is_validated_key_by_key_at_parse_time() -> None:
     for bad in bad_nets:
         with pytest.raises(jsonargparse.ArgumentError):
             parser.parse_args(["--model.net", bad])
+
+
+def test_val_dice_is_on_the_progress_bar_and_the_learning_rate_is_logged(tmp_path: Path) -> None:
+    import lightning as L
+
+    from segattn.data import FloorplanData
+
+    L.seed_everything(0, verbose=False)
+    net = AttentionUnet("resnet18", encoder_depth=3, decoder_channels=(8, 8, 8), classes=1)
+    module = SegmentationModule(net, num_classes=2, optimizer=lambda p: torch.optim.SGD(p, lr=0.25))
+    data = FloorplanData(image_size=64, crop_size=32, batch_size=2, train_samples=4, val_samples=2, test_samples=2)
+    trainer = L.Trainer(
+        max_steps=2, logger=False, enable_checkpointing=False, enable_model_summary=False, default_root_dir=tmp_path
+    )
+    trainer.fit(module, datamodule=data)
+    assert "val/dice" in trainer.progress_bar_metrics and "val/iou" not in trainer.progress_bar_metrics
+    assert "train/lr" in trainer.callback_metrics and "train/lr" not in trainer.progress_bar_metrics
