@@ -68,17 +68,30 @@ def make_checkpoint(path: Path, *, encoder: str, decoder_channels: list[int], ti
 
     L.seed_everything(0, verbose=False)
     dm = FloorplanData(
-        image_size=max(tile, 64), crop_size=tile, train_samples=1, val_samples=1,
-        test_samples=1, batch_size=1,
-    )  # fmt: skip
+        image_size=max(tile, 64),
+        crop_size=tile,
+        train_samples=1,
+        val_samples=1,
+        test_samples=1,
+        batch_size=1,
+    )
     net = AttentionUnet(
-        encoder, encoder_depth=len(decoder_channels), encoder_weights=None, decoder_channels=decoder_channels,
+        encoder,
+        encoder_depth=len(decoder_channels),
+        encoder_weights=None,
+        decoder_channels=decoder_channels,
         classes=1,
-    )  # fmt: skip
+    )
     trainer = L.Trainer(
-        max_steps=1, limit_val_batches=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, accelerator="cpu", devices=1,
-    )  # fmt: skip
+        max_steps=1,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        devices=1,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # few workers, tiny dataset: on purpose
         trainer.fit(SegmentationModule(net, num_classes=2), datamodule=dm)
@@ -104,9 +117,20 @@ def write_plans(folder: Path, n: int, size: int, *, seed: int = 0) -> list[Path]
 def command_argv(ckpt: Path, inputs: Path, output: Path, args: argparse.Namespace) -> list[str]:
     accelerator = "gpu" if torch.device(args.device).type == "cuda" else "cpu"
     return [
-        "--ckpt_path", str(ckpt), "--input", str(inputs), "--output", str(output), "--batch_size", str(args.batch_size),
-        "--overlap", str(args.overlap), "--accelerator", accelerator, "--no_progress",
-    ]  # fmt: skip
+        "--ckpt_path",
+        str(ckpt),
+        "--input",
+        str(inputs),
+        "--output",
+        str(output),
+        "--batch_size",
+        str(args.batch_size),
+        "--overlap",
+        str(args.overlap),
+        "--accelerator",
+        accelerator,
+        "--no_progress",
+    ]
 
 
 def run_command(argv: list[str]) -> None:
@@ -130,7 +154,12 @@ def command_stream(
     images = collect_inputs(str(inputs), exclude=output)
     outputs = output_paths(images, output, probs=None, num_prob_channels=OutputSpec(cfg.num_classes).channels)
     stream = TileStream(
-        images, outputs, cfg, tile=cfg.tile, stride=stride_for(cfg.tile, args.overlap), batch_size=args.batch_size,
+        images,
+        outputs,
+        cfg,
+        tile=cfg.tile,
+        stride=stride_for(cfg.tile, args.overlap),
+        batch_size=args.batch_size,
         channels_last=bool(getattr(net, "channels_last", False)),  # as predict_folder builds it
     )
     return net, cfg, stream

@@ -213,16 +213,34 @@ def print_tables(rows: list[dict], layout_rows: list[dict]) -> None:
                 ",".join(k.removeprefix("aten::") for k in r["sdpa_kernels"] if k != _SDPA_DISPATCHER),
             ]
         )
-    header = ["map", "N", "sdpa ms", "ref ms", "speedup", "conv ms", "sdpa MiB", "ref MiB", "conv MiB",
-              "sdpa/conv mem", "sdpa rss", "ref rss", "conv rss", "SDPA kernel"]  # fmt: skip
+    header = [
+        "map",
+        "N",
+        "sdpa ms",
+        "ref ms",
+        "speedup",
+        "conv ms",
+        "sdpa MiB",
+        "ref MiB",
+        "conv MiB",
+        "sdpa/conv mem",
+        "sdpa rss",
+        "ref rss",
+        "conv rss",
+        "SDPA kernel",
+    ]
     print("\nforward, C=64, batch 1 (extra peak memory: profiler = tensor allocations; rss = fresh process)")
     print(_common.format_table(header, table))
     work = [
-        [f"{r['side']}²", f"{r['sdpa_gflop']:.2f}", f"{r['reference_gflop']:.2f}",
-         f"{r['sdpa_gflop'] / r['sdpa_ms'] * 1e3:.0f}",
-         f"{r['reference_gflop'] / r['reference_ms'] * 1e3:.0f}" if "reference_ms" in r else "skipped"]
+        [
+            f"{r['side']}²",
+            f"{r['sdpa_gflop']:.2f}",
+            f"{r['reference_gflop']:.2f}",
+            f"{r['sdpa_gflop'] / r['sdpa_ms'] * 1e3:.0f}",
+            f"{r['reference_gflop'] / r['reference_ms'] * 1e3:.0f}" if "reference_ms" in r else "skipped",
+        ]
         for r in rows
-    ]  # fmt: skip
+    ]
     print("\nwork (2 x multiply-adds) and achieved rate")
     print(_common.format_table(["map", "sdpa GFLOP", "ref GFLOP", "sdpa GFLOP/s", "ref GFLOP/s"], work))
     for r in rows:
@@ -232,8 +250,10 @@ def print_tables(rows: list[dict], layout_rows: list[dict]) -> None:
     if layout_rows:
         names = ["borrow", "pad_both", "heads", "unequal"]
         header = ["map", *[f"{n} ms" for n in names], *[f"{n} MiB" for n in names]]
-        table = [[f"{r['side']}²", *[fmt(r, f"{n}_ms") for n in names], *[fmt(r, f"{n}_profiler_mib") for n in names]]
-                 for r in layout_rows]  # fmt: skip
+        table = [
+            [f"{r['side']}²", *[fmt(r, f"{n}_ms") for n in names], *[fmt(r, f"{n}_profiler_mib") for n in names]]
+            for r in layout_rows
+        ]
         print("\nSDPA input layouts (projection + SDPA, C=64, d=8)")
         print(_common.format_table(header, table))
 

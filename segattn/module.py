@@ -161,8 +161,8 @@ class SegmentationModule(L.LightningModule):
             self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=batch_size)
             return loss, logits
         # a mean of per-batch losses, weighted by batch size; a metric object, not sync_dist=True: Lightning's
-        # sync_dist mean floors its integer batch-size total when processes saw different numbers of images
-        # (measured: 2.64 instead of 2.11 on 5 images over 2 processes), which every-image-once DDP evaluation does
+        # sync_dist mean floors its integer batch-size total when processes saw different numbers of images, which
+        # every-image-once DDP evaluation does (tests/ddp checks the loss against one process)
         self.eval_loss[stage].update(loss.detach(), batch_size)
         self.log(f"{stage}/loss", self.eval_loss[stage], on_step=False, on_epoch=True, batch_size=batch_size)
         pred = self.predict_classes(logits)  # (B, H, W)

@@ -2,17 +2,15 @@
 
 PyTorch's CPU allocator calls ``malloc`` / ``free`` for every tensor. glibc hands out blocks above its mmap
 threshold (which it adjusts up to 32 MiB at most) as fresh mappings and returns them on ``free``, and it trims the
-top of the heap after frees, so every forward pass touches new pages and the kernel zero-fills them. Measured on the
-quickstart network (2 cores, 8 plans of 2048², 200 tiles of 512 in batches of 4): 4.7-5.1 M minor page faults per
-bare forward pass over the tiles, and 17.5-19.8 s; with the mmap threshold at 1 GiB and trimming off, 0 faults
-and 12.0-13.1 s. The whole ``segattn-predict`` command on those plans went from 20.7-25.2 s to 14.7-15.1 s.
+top of the heap after frees, so every forward pass touches new pages and the kernel zero-fills them. With the mmap
+threshold at 1 GiB and trimming off, repeated forward passes fault no new pages (page faults and prediction times
+before and after: bench/README.md, "Prediction").
 
 The price: memory freed by the process is kept for reuse rather than given back, so the resident set stays at its
 high-water mark (the figure memory limits are about anyway). jemalloc or tcmalloc via ``LD_PRELOAD`` (what Intel's
 PyTorch guides suggest) do the same job; this needs nothing installed. Set ``SEGATTN_MALLOC=default`` to leave
 glibc's defaults. Not glibc (macOS, Windows, musl): nothing happens.
 """
-
 from __future__ import annotations
 
 import ctypes

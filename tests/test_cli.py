@@ -118,8 +118,19 @@ def test_one_batch_fit_checkpoint_round_trip_and_test_report(tiny: Path, tmp_pat
     old_report.mkdir()
     (old_report / SUMMARY).write_text("{}")
     root = tmp_path / "run"
-    cli = lightning_cli(["fit", "--config", str(tiny), "--trainer.default_root_dir", str(root),
-                         "--report.report_dir", str(old_report), "--timer.warmup_steps", "0"])  # fmt: skip
+    cli = lightning_cli(
+        [
+            "fit",
+            "--config",
+            str(tiny),
+            "--trainer.default_root_dir",
+            str(root),
+            "--report.report_dir",
+            str(old_report),
+            "--timer.warmup_steps",
+            "0",
+        ]
+    )
     assert (old_report / SUMMARY).read_text() == "{}" and sorted(p.name for p in old_report.iterdir()) == [SUMMARY]
     best = Path(cli.trainer.checkpoint_callback.best_model_path)
     assert best.is_file() and best.parent == root / "checkpoints" and (root / "checkpoints" / "last.ckpt").is_file()
@@ -132,8 +143,19 @@ def test_one_batch_fit_checkpoint_round_trip_and_test_report(tiny: Path, tmp_pat
         torch.testing.assert_close(loaded(x), cli.model(x))
 
     report = tmp_path / "report"
-    cli_main(["test", "--config", str(tiny), "--trainer.default_root_dir", str(tmp_path / "test"),
-              "--ckpt_path", str(best), "--report.report_dir", str(report)])  # fmt: skip
+    cli_main(
+        [
+            "test",
+            "--config",
+            str(tiny),
+            "--trainer.default_root_dir",
+            str(tmp_path / "test"),
+            "--ckpt_path",
+            str(best),
+            "--report.report_dir",
+            str(report),
+        ]
+    )
     assert (report / SUMMARY).is_file() and (report / "per_image.csv").is_file()
     run = json.loads((report / RUN_INFO).read_text())
     # the training step was timed during fit and carried to test in the checkpoint
@@ -151,23 +173,40 @@ def test_ckpt_path_best_and_last_are_found_on_disk_in_a_new_process(tiny: Path, 
     for command, name, expected in (("test", "best", best), ("validate", "last", best.parent / "last.ckpt")):
         cli_main([command, "--config", str(tiny), *logged, "--ckpt_path", name])
         assert f"--ckpt_path {name}: {expected}" in capsys.readouterr().out
-    code = exit_code(["test", "--config", str(tiny), "--trainer.default_root_dir", str(tmp_path / "empty"),
-                      "--ckpt_path", "best"])  # fmt: skip
+    code = exit_code(
+        ["test", "--config", str(tiny), "--trainer.default_root_dir", str(tmp_path / "empty"), "--ckpt_path", "best"]
+    )
     assert code == 2 and "no best checkpoint found in" in capsys.readouterr().err
 
 
 def test_a_setting_the_checkpoint_overrides_is_named_not_silently_dropped(tiny: Path, tmp_path: Path, capsys) -> None:
     # issue 11: `test --ckpt_path X --model.net.init_args.attention cbam` on a checkpoint without it exited 0
     root = tmp_path / "run"
-    best = Path(lightning_cli(["fit", "--config", str(tiny), "--trainer.default_root_dir", str(root)])
-                .trainer.checkpoint_callback.best_model_path)  # fmt: skip
+    best = Path(
+        lightning_cli(
+            ["fit", "--config", str(tiny), "--trainer.default_root_dir", str(root)]
+        ).trainer.checkpoint_callback.best_model_path
+    )
     capsys.readouterr()
     common = ["test", "--config", str(tiny), "--trainer.default_root_dir", str(tmp_path / "t"), "--ckpt_path"]
     code = exit_code([*common, str(best), "--model.net.init_args.attention", "cbam"])
     err = capsys.readouterr().err
     assert code == 2 and "--model.net.init_args.attention is cbam but" in err and str(best) in err
-    assert exit_code([*common, "last", "--trainer.default_root_dir", str(root), "--model.net.init_args.encoder_depth",
-                      "2", "--model.net.init_args.decoder_channels", "[16, 8]"]) == 2  # fmt: skip
+    assert (
+        exit_code(
+            [
+                *common,
+                "last",
+                "--trainer.default_root_dir",
+                str(root),
+                "--model.net.init_args.encoder_depth",
+                "2",
+                "--model.net.init_args.decoder_channels",
+                "[16, 8]",
+            ]
+        )
+        == 2
+    )
     assert "encoder_depth is 2 but 3 in the checkpoint" in capsys.readouterr().err
     # a setting that does not change the network: a warning, and the checkpoint's value is what runs
     cli = lightning_cli([*common, str(best), "--model.empty", "one", "--report.report_dir", str(tmp_path / "r")])
@@ -201,8 +240,17 @@ def test_test_refuses_an_existing_report_with_a_usage_error(tiny: Path, tmp_path
     report = tmp_path / "report"
     report.mkdir()
     (report / SUMMARY).write_text("{}")
-    code = exit_code(["test", "--config", str(tiny), "--trainer.default_root_dir", str(tmp_path / "test"),
-                      "--report.report_dir", str(report)])  # fmt: skip
+    code = exit_code(
+        [
+            "test",
+            "--config",
+            str(tiny),
+            "--trainer.default_root_dir",
+            str(tmp_path / "test"),
+            "--report.report_dir",
+            str(report),
+        ]
+    )
     assert code == 2
     assert "already holds a report" in capsys.readouterr().err
     assert (report / SUMMARY).read_text() == "{}"

@@ -14,8 +14,8 @@ Gather operators:
   timm) needs a fixed input size, so ``extra_params`` needs an extent e >= 2 here.
 With ``use_mlp`` as well this is GE-θ⁺; global, parameter-free gather with ``use_mlp`` is SE.
 
-Not timm's ``GatherExcite``: in timm 1.0.31 its constructor passes ``*dd`` where ``**dd`` is meant, so the
-default (``use_mlp=True``) and every ``extra_params=True`` configuration raise TypeError when built.
+Not timm's ``GatherExcite``: its constructor passes ``*dd`` where ``**dd`` is meant, so the default
+(``use_mlp=True``) and every ``extra_params=True`` configuration raise TypeError when built.
 """
 
 from __future__ import annotations

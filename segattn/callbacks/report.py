@@ -152,9 +152,14 @@ class ReportCallback(L.Callback):
         self._test_batches += 1
 
     def on_test_batch_end(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int,
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
         dataloader_idx: int = 0,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._timing = False
         if not isinstance(outputs, dict) or "pred" not in outputs:
             raise ValueError("ReportCallback needs test_step to return {'pred': [(h, w) class maps], 'name', 'index'}")
@@ -199,9 +204,14 @@ class ReportCallback(L.Callback):
         run = self._run_info(trainer, pl_module)
         (self.out / RUN_INFO).write_text(json.dumps(run, indent=2) + "\n")
         write_report(
-            self.out, table, empty=self.rule, tolerance=self.tolerance, source=source, examples=keeper,
+            self.out,
+            table,
+            empty=self.rule,
+            tolerance=self.tolerance,
+            source=source,
+            examples=keeper,
             extra_files=[RUN_INFO, *sorted(set(written))],
-        )  # fmt: skip
+        )
 
     def _run_info(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         n_params = sum(p.numel() for p in pl_module.parameters())

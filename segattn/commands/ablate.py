@@ -130,13 +130,28 @@ def plan(
             folder = Path(out) / name / f"seed{seed}"
             common = ["--config", str(config), *extra, "--model.net.attention", value, "--seed_everything", str(seed)]
             root = ["--trainer.default_root_dir", str(folder)]
-            ckpt = ["--checkpoint.dirpath", str(folder / "checkpoints"), "--checkpoint.filename", "best",
-                    "--checkpoint.save_top_k", "1"]  # fmt: skip
+            ckpt = [
+                "--checkpoint.dirpath",
+                str(folder / "checkpoints"),
+                "--checkpoint.filename",
+                "best",
+                "--checkpoint.save_top_k",
+                "1",
+            ]
             fit = ["fit", *common, *root, *ckpt]
             # test logs (and LightningCLI's config.yaml) go to their own folder: the fit's config is kept
-            test = ["test", *common, "--trainer.default_root_dir", str(folder / "test"),
-                    "--ckpt_path", str(folder / "checkpoints" / "best.ckpt"),
-                    "--report.report_dir", str(folder / "report"), "--report.overwrite", "true"]  # fmt: skip
+            test = [
+                "test",
+                *common,
+                "--trainer.default_root_dir",
+                str(folder / "test"),
+                "--ckpt_path",
+                str(folder / "checkpoints" / "best.ckpt"),
+                "--report.report_dir",
+                str(folder / "report"),
+                "--report.overwrite",
+                "true",
+            ]
             jobs.append(Job(name, seed, folder, fit, test))
     return jobs
 
@@ -180,14 +195,17 @@ def ablate(
             echo(f"[ablate] {job.attention} seed {job.seed}: fit")
             run(job.fit)
             if not job.checkpoint.is_file():
-                raise RuntimeError(f"fit of {job.attention} seed {job.seed} wrote no {job.checkpoint}; "
-                                   "is a validation set and the val/dice monitor configured?")  # fmt: skip
+                raise RuntimeError(
+                    f"fit of {job.attention} seed {job.seed} wrote no {job.checkpoint}; "
+                    "is a validation set and the val/dice monitor configured?"
+                )
             job.fit_done.write_text(shlex.join(["segattn", *job.fit]) + "\n")
         echo(f"[ablate] {job.attention} seed {job.seed}: test")
         run(job.test)
     echo(f"[ablate] compare -> {Path(out) / 'compare'}")
-    compare_runs([Path(out) / a for a in attention], Path(out) / "compare", baseline=Path(out) / attention[0],
-                 overwrite=True)  # fmt: skip
+    compare_runs(
+        [Path(out) / a for a in attention], Path(out) / "compare", baseline=Path(out) / attention[0], overwrite=True
+    )
     echo((Path(out) / "compare" / "compare.md").read_text())
     return jobs
 
@@ -195,17 +213,22 @@ def ablate(
 def _record(out: Path, config: Path, attention: list[str], seeds: list[int], extra: list[str], jobs: list[Job]) -> None:
     """Write ``OUT/ablation.json``; refuse to resume into a folder made with another config or other overrides."""
     record = {
-        "config": str(Path(config).resolve()), "config_sha256": hashlib.sha256(Path(config).read_bytes()).hexdigest(),
-        "extra": extra, "attention": attention, "seeds": seeds,
+        "config": str(Path(config).resolve()),
+        "config_sha256": hashlib.sha256(Path(config).read_bytes()).hexdigest(),
+        "extra": extra,
+        "attention": attention,
+        "seeds": seeds,
         "commands": [c for j in jobs for c in (j.fit, j.test)],
-    }  # fmt: skip
+    }
     path = out / "ablation.json"
     if path.is_file():
         old = json.loads(path.read_text())
         for key in ("config_sha256", "extra"):
             if old.get(key) != record[key]:
-                raise ValueError(f"{out} holds an ablation made with a different {key.split('_')[0]} ({path}); "
-                                 "finished runs would be mixed with new ones: choose another --out")  # fmt: skip
+                raise ValueError(
+                    f"{out} holds an ablation made with a different {key.split('_')[0]} ({path}); "
+                    "finished runs would be mixed with new ones: choose another --out"
+                )
     out.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2) + "\n")
 
@@ -234,7 +257,14 @@ def main(argv: list[str]) -> int:
 
     def run() -> None:
         config = Path(resolve_config_names(["--config", ns.config])[1])
-        ablate(config, parse_attention(ns.attention), parse_seeds(ns.seeds), ns.out, extra=extra,
-               stages=parse_stages(ns.stages), dry_run=ns.dry_run)  # fmt: skip
+        ablate(
+            config,
+            parse_attention(ns.attention),
+            parse_seeds(ns.seeds),
+            ns.out,
+            extra=extra,
+            stages=parse_stages(ns.stages),
+            dry_run=ns.dry_run,
+        )
 
     return run_command("segattn ablate", run)

@@ -1,6 +1,6 @@
 """``segattn compare``: did a variant beat the baseline, or is the difference noise? (see segattn.reports.compare)
 
-    segattn compare runs/unet runs/cbam runs/self_attention --baseline runs/unet --out cmp/
+segattn compare runs/unet runs/cbam runs/self_attention --baseline runs/unet --out cmp/
 """
 
 from __future__ import annotations

@@ -44,9 +44,11 @@ def parser() -> CommandParser:
     g.add_argument("--tta", type=TTA, default="none", help="test-time augmentation: none, flip (4) or d4 (8)")
     g.add_argument("--threshold", type=float | None, default=None, help="binary models: foreground above (0.5)")
     g.add_argument(
-        "--max_pixels", type=int, default=DEFAULT_MAX_PIXELS,
+        "--max_pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
         help="larger images fail alone, before they are decoded (about 17 bytes per pixel)",
-    )  # fmt: skip
+    )
     o = p.add_argument_group("outputs")
     o.add_argument("--save_probs", action=ActionYesNo, default=False, help="also write probability maps (probs/)")
     o.add_argument("--probs_format", type=ProbsFormat, default="png8", help="png8, png16 or npy")
@@ -139,9 +141,10 @@ def score(result, gt_dir: Path, output: Path, cfg) -> Path:
 
     refs = index_folder(gt_dir, "--gt")
     done = {
-        image_key(im.rel): (im, out.mask) for im, out in zip(result.images, result.outputs, strict=True)
+        image_key(im.rel): (im, out.mask)
+        for im, out in zip(result.images, result.outputs, strict=True)
         if out.mask.exists()
-    }  # fmt: skip
+    }
     keys = sorted(done.keys() & refs.keys())
     if not keys:
         raise ValueError(
@@ -159,9 +162,15 @@ def score(result, gt_dir: Path, output: Path, cfg) -> Path:
     pairs = [MaskPair(k, done[k][1], refs[k], done[k][0].path) for k in keys]
     source = {"predictions": str((output / "masks").resolve()), "references": str(Path(gt_dir).resolve())}
     summary = evaluate_pairs(
-        pairs, out, num_classes=cfg.num_classes, pred_encoding="binary" if cfg.num_classes == 2 else "index",
-        gt_encoding=cfg.mask_encoding, palette=cfg.palette, source=source, reads={"--gt": gt_dir},
-    )  # fmt: skip
+        pairs,
+        out,
+        num_classes=cfg.num_classes,
+        pred_encoding="binary" if cfg.num_classes == 2 else "index",
+        gt_encoding=cfg.mask_encoding,
+        palette=cfg.palette,
+        source=source,
+        reads={"--gt": gt_dir},
+    )
     fg, per_image = summary["foreground"], summary["per_image_foreground"]
     print(
         f"Dice on {len(keys)} images: mean per image {_num(per_image['dice_mean'])}, dataset "

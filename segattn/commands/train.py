@@ -117,8 +117,10 @@ class SegAttnCLI(LightningCLI):
             given, stored = _show(before[key]), _show(after.get(key))
             if key in fatal:
                 continue
-            print(f"segattn {sub}: warning: --model.{key} {given} is replaced by the checkpoint's {stored} "
-                  f"({path})", file=sys.stderr)  # fmt: skip
+            print(
+                f"segattn {sub}: warning: --model.{key} {given} is replaced by the checkpoint's {stored} ({path})",
+                file=sys.stderr,
+            )
         if fatal:
             parts = "; ".join(
                 f"--model.{k} is {_show(before[k])} but {_show(after.get(k))} in the checkpoint" for k in fatal

@@ -17,8 +17,8 @@ Pixels are returned as an image viewer shows them: an EXIF orientation tag (phon
 to images and masks alike, so training, prediction and evaluation all see the upright picture a user drew
 masks on. OpenCV applies the tag only in its colour-converting modes and never with ``IMREAD_UNCHANGED``, which
 is needed to keep 16-bit values and alpha (TIFF is the exception: libtiff turns its pixels itself), so the
-header is read with Pillow (0.1 ms against 17-39 ms for
-decoding a 2048² image) for the tag and for the pixel count, which ``max_pixels`` checks *before* decoding.
+header is read with Pillow, a small fraction of decoding (bench/README.md), for the tag and for the pixel count,
+which ``max_pixels`` checks *before* decoding.
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ def _too_large(width: int, height: int, max_pixels: int) -> str:
 
 
 def _to_unit_float(raw: np.ndarray, path: str | Path) -> np.ndarray:
-    # one float32 copy, divided in place: an 8192 x 8192 RGB scan is 768 MiB as float32, so every temporary counts
+    # one float32 copy, divided in place: a large scan is gigabytes as float32, so every temporary counts
     if raw.dtype in (np.uint8, np.uint16):
         img = raw.astype(np.float32)
         return np.divide(img, 255.0 if raw.dtype == np.uint8 else 65535.0, out=img)

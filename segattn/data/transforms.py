@@ -170,7 +170,7 @@ def default_train_transforms(
             {"name": "MultiplicativeNoise", "params": {"multiplier": [0.82, 1.05], "per_channel": True, "p": 0.5}},
             {"name": "HueSaturationValue", "params": {"hue_shift_limit": 10, "sat_shift_limit": 20, "p": 0.3}},
             {"name": "ToGray", "params": {"p": 0.1}},
-        ]  # fmt: skip
+        ]
     steps.append(
         {
             "name": "OneOf",

@@ -234,9 +234,15 @@ def predict_folder(
     """Predict ``images`` with ``net`` (logits out) and write ``outputs``; see the module docstring."""
     run = run or new_run_id()
     stream = TileStream(
-        images, outputs, prep, tile=tile, stride=stride_for(tile, overlap), batch_size=batch_size,
-        overwrite=spec.overwrite, channels_last=bool(getattr(net, "channels_last", False)),
-    )  # fmt: skip
+        images,
+        outputs,
+        prep,
+        tile=tile,
+        stride=stride_for(tile, overlap),
+        batch_size=batch_size,
+        overwrite=spec.overwrite,
+        channels_last=bool(getattr(net, "channels_last", False)),
+    )
     writer = MaskWriter(stream, spec, sigma=sigma, manifest_dir=output_dir, run=run, progress=progress)
     trainer = pl.Trainer(
         accelerator=accelerator,
@@ -255,7 +261,7 @@ def predict_folder(
     with warnings.catch_warnings():
         # the writer does not use sampler batch indices, which an IterableDataset cannot have
         warnings.filterwarnings("ignore", message=".*infer the batch indices.*")
-        warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")  # Lightning 2.6 on torch 2.14
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")  # inside Lightning
         trainer.predict(model, dataloaders=loader, return_predictions=False)
     assert writer.manifest is not None
     return PredictResult(

@@ -48,8 +48,10 @@ def common_images(runs: list[Run], *, intersect: bool) -> list[str]:
             missing, extra = sorted(set.union(*sets) - s), sorted(s - common)
             if missing or extra:
                 lines.append(f"{r.label} ({r.folder}): {len(s)} images; lacks {missing[:10]}, only it has {extra[:10]}")
-        raise ValueError("the runs were scored on different images; pass --intersect to compare the "
-                         f"{len(common)} common ones:\n  " + "\n  ".join(lines))  # fmt: skip
+        raise ValueError(
+            "the runs were scored on different images; pass --intersect to compare the "
+            f"{len(common)} common ones:\n  " + "\n  ".join(lines)
+        )
     if not common:
         raise ValueError("the runs have no image in common")
     return sorted(common)
@@ -105,13 +107,21 @@ def compare_runs(
         ci = bootstrap_ci(scores[np.isfinite(scores)], seed=seed)
         seeds = run.seed_means(empty, names)
         row: dict[str, object] = {
-            "label": run.label, "folder": str(run.folder), "reports": [str(p) for p in run.reports],
-            "n_seeds": len(run.tables), "n_images": len(names), "images_dropped": len(run.names) - len(names),
-            "dice_mean": ci.mean, "ci95_low": ci.low, "ci95_high": ci.high, "n_images_scored": ci.n,
-            "seed_means": seeds, "seed_sd": float(np.std(seeds, ddof=1)) if len(seeds) > 1 else None,
+            "label": run.label,
+            "folder": str(run.folder),
+            "reports": [str(p) for p in run.reports],
+            "n_seeds": len(run.tables),
+            "n_images": len(names),
+            "images_dropped": len(run.names) - len(names),
+            "dice_mean": ci.mean,
+            "ci95_low": ci.low,
+            "ci95_high": ci.high,
+            "n_images_scored": ci.n,
+            "seed_means": seeds,
+            "seed_sd": float(np.std(seeds, ddof=1)) if len(seeds) > 1 else None,
             "dice_dataset": _pooled_foreground(run, names),
             **{k: run.cost(k) for k in COST_KEYS},
-        }  # fmt: skip
+        }
         if i != base_idx:
             both = np.isfinite(scores) & np.isfinite(base)
             diff = paired_difference(base[both], scores[both], seed=seed)
@@ -124,12 +134,18 @@ def compare_runs(
             row["difference"]["p_holm"] = next(adjusted)
 
     result = {
-        "format": COMPARE_FORMAT, "empty_rule": empty, "baseline": runs[base_idx].label, "n_images": len(names),
-        "intersect": intersect, "score": "foreground Dice per image (mean over foreground classes scored in the "
-        "image; mean over seeds), then mean over images", "bootstrap": {"method": "percentile", "n_resamples":
-        10_000, "confidence": 0.95, "seed": seed}, "test": "Wilcoxon signed-rank, two-sided, zero differences "
-        "dropped (scipy.stats.wilcoxon); p_holm: Holm-adjusted over the variants", "runs": rows,
-    }  # fmt: skip
+        "format": COMPARE_FORMAT,
+        "empty_rule": empty,
+        "baseline": runs[base_idx].label,
+        "n_images": len(names),
+        "intersect": intersect,
+        "score": "foreground Dice per image (mean over foreground classes scored in the "
+        "image; mean over seeds), then mean over images",
+        "bootstrap": {"method": "percentile", "n_resamples": 10_000, "confidence": 0.95, "seed": seed},
+        "test": "Wilcoxon signed-rank, two-sided, zero differences "
+        "dropped (scipy.stats.wilcoxon); p_holm: Holm-adjusted over the variants",
+        "runs": rows,
+    }
     result = _no_nan(result)
     _write_outputs(out, result)
     return result
@@ -161,30 +177,64 @@ def _fmt_p(p: float | None) -> str:
 
 
 def _table(result: dict) -> tuple[list[str], list[list[str]]]:
-    head = ["run", "seeds", "Dice mean/image [95% CI]", "seed sd", "Dice pooled", "Δ vs baseline [95% CI]",
-            "p (Wilcoxon)", "p (Holm)", "pairs", "params", "FLOPs", "train ms/step", "infer ms/image"]  # fmt: skip
+    head = [
+        "run",
+        "seeds",
+        "Dice mean/image [95% CI]",
+        "seed sd",
+        "Dice pooled",
+        "Δ vs baseline [95% CI]",
+        "p (Wilcoxon)",
+        "p (Holm)",
+        "pairs",
+        "params",
+        "FLOPs",
+        "train ms/step",
+        "infer ms/image",
+    ]
     rows = []
     for r in result["runs"]:
         d = r.get("difference")
         delta = f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]" if d else "baseline"
-        rows.append([
-            r["label"], str(r["n_seeds"]), f"{_fmt(r['dice_mean'])} [{_fmt(r['ci95_low'])}, {_fmt(r['ci95_high'])}]",
-            _fmt(r["seed_sd"]), _fmt(r["dice_dataset"]), delta, _fmt_p(d["p_value"]) if d else "",
-            _fmt_p(d["p_holm"]) if d else "", str(d["n_pairs"]) if d else "", _fmt(r["params"], 0),
-            _fmt(r["flops"], 0), _fmt(r["train_step_ms"], 1), _fmt(r["inference_ms_per_image"], 1),
-        ])  # fmt: skip
+        rows.append(
+            [
+                r["label"],
+                str(r["n_seeds"]),
+                f"{_fmt(r['dice_mean'])} [{_fmt(r['ci95_low'])}, {_fmt(r['ci95_high'])}]",
+                _fmt(r["seed_sd"]),
+                _fmt(r["dice_dataset"]),
+                delta,
+                _fmt_p(d["p_value"]) if d else "",
+                _fmt_p(d["p_holm"]) if d else "",
+                str(d["n_pairs"]) if d else "",
+                _fmt(r["params"], 0),
+                _fmt(r["flops"], 0),
+                _fmt(r["train_step_ms"], 1),
+                _fmt(r["inference_ms_per_image"], 1),
+            ]
+        )
     return head, rows
 
 
 def _figures(result: dict) -> dict[str, str]:
     runs = result["runs"]
-    dice = interval_svg([r["label"] for r in runs], [r["dice_mean"] for r in runs], [r["ci95_low"] for r in runs],
-                        [r["ci95_high"] for r in runs], title="Foreground Dice, mean per image (95% CI)",
-                        reference=None)  # fmt: skip
+    dice = interval_svg(
+        [r["label"] for r in runs],
+        [r["dice_mean"] for r in runs],
+        [r["ci95_low"] for r in runs],
+        [r["ci95_high"] for r in runs],
+        title="Foreground Dice, mean per image (95% CI)",
+        reference=None,
+    )
     var = [r for r in runs if "difference" in r]
-    diff = interval_svg([r["label"] for r in var], [r["difference"]["mean"] for r in var],
-                        [r["difference"]["low"] for r in var], [r["difference"]["high"] for r in var],
-                        title=f"Paired difference to {result['baseline']} (95% CI)", reference=0.0)  # fmt: skip
+    diff = interval_svg(
+        [r["label"] for r in var],
+        [r["difference"]["mean"] for r in var],
+        [r["difference"]["low"] for r in var],
+        [r["difference"]["high"] for r in var],
+        title=f"Paired difference to {result['baseline']} (95% CI)",
+        reference=0.0,
+    )
     return {"figures/compare_dice.svg": dice, "figures/compare_difference.svg": diff}
 
 
@@ -194,8 +244,10 @@ def _write_outputs(out: Path, result: dict) -> None:
     (out / "figures").mkdir(exist_ok=True)
     for rel, svg in figures.items():
         (out / rel).write_text(svg)
-    intro = (f"Baseline: {result['baseline']}. {result['n_images']} images, empty-mask rule "
-             f"{result['empty_rule']!r}. Score: {result['score']}. Test: {result['test']}.")  # fmt: skip
+    intro = (
+        f"Baseline: {result['baseline']}. {result['n_images']} images, empty-mask rule "
+        f"{result['empty_rule']!r}. Score: {result['score']}. Test: {result['test']}."
+    )
     md = ["# Run comparison", "", intro, "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     md += ["| " + " | ".join(r) + " |" for r in rows]
     md += ["", *(f"![{Path(rel).stem}]({rel})\n" for rel in figures), "All numbers: `compare.json`.", ""]

@@ -28,9 +28,20 @@ ERROR_COLOURS: dict[str, tuple[int, int, int]] = {
 }
 # Class colours for reference / prediction panels; class 0 (background) is drawn as the page or the image.
 CLASS_COLOURS = np.array(
-    [(255, 255, 255), (220, 40, 40), (40, 110, 230), (30, 160, 60), (240, 170, 0), (150, 60, 200), (0, 170, 170),
-     (120, 80, 40), (230, 90, 160), (100, 100, 100)], np.uint8,
-)  # fmt: skip
+    [
+        (255, 255, 255),
+        (220, 40, 40),
+        (40, 110, 230),
+        (30, 160, 60),
+        (240, 170, 0),
+        (150, 60, 200),
+        (0, 170, 170),
+        (120, 80, 40),
+        (230, 90, 160),
+        (100, 100, 100),
+    ],
+    np.uint8,
+)
 PANEL_ORDER = ("image", "reference", "prediction", "errors")
 
 

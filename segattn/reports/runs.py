@@ -70,8 +70,10 @@ def find_reports(folder: Path) -> list[Path]:
         return [folder]
     found = sorted(p.parent for p in folder.rglob(SUMMARY) if (p.parent / PER_IMAGE).is_file())
     if not found:
-        raise ValueError(f"{folder} holds no report (summary.json + per_image.csv); run `segattn test` or "
-                         "`segattn evaluate --out` into it first")  # fmt: skip
+        raise ValueError(
+            f"{folder} holds no report (summary.json + per_image.csv); run `segattn test` or "
+            "`segattn evaluate --out` into it first"
+        )
     return found
 
 
@@ -88,8 +90,10 @@ def load_run(folder: Path, label: str) -> Run:
     first = tables[0]
     for rep, t in zip(reports[1:], tables[1:], strict=True):
         if t.class_names != first.class_names or set(t.names) != set(first.names):
-            raise ValueError(f"run {folder}: the reports {reports[0]} and {rep} scored different images or classes; "
-                             "seeds of one run must share the test set")  # fmt: skip
+            raise ValueError(
+                f"run {folder}: the reports {reports[0]} and {rep} scored different images or classes; "
+                "seeds of one run must share the test set"
+            )
     return Run(label, Path(folder), reports, tables, rules, infos)
 
 

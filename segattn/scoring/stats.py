@@ -99,9 +99,13 @@ def wilcoxon_p(differences: np.ndarray | list[float]) -> float | None:
 
 
 def paired_difference(
-    a: np.ndarray | list[float], b: np.ndarray | list[float], *, confidence: float = 0.95, n_resamples: int = 10_000,
+    a: np.ndarray | list[float],
+    b: np.ndarray | list[float],
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = 10_000,
     seed: int = 0,
-) -> PairedDifference:  # fmt: skip
+) -> PairedDifference:
     """``b - a`` per pair: bootstrap interval of its mean and the Wilcoxon signed-rank p-value."""
     a, b = _finite(a, "baseline scores"), _finite(b, "compared scores")
     if a.shape != b.shape:

@@ -32,10 +32,24 @@ from segattn.scoring.counts import (
 )
 
 COLUMNS = (
-    "name", "class", "class_name", "dice", "iou", "precision", "recall", "boundary_f1",
-    "tp", "fp", "fn", "pred_pixels", "ref_pixels",
-    "boundary_pred_matched", "boundary_pred", "boundary_ref_matched", "boundary_ref",
-)  # fmt: skip
+    "name",
+    "class",
+    "class_name",
+    "dice",
+    "iou",
+    "precision",
+    "recall",
+    "boundary_f1",
+    "tp",
+    "fp",
+    "fn",
+    "pred_pixels",
+    "ref_pixels",
+    "boundary_pred_matched",
+    "boundary_pred",
+    "boundary_ref_matched",
+    "boundary_ref",
+)
 
 
 @dataclass

@@ -66,8 +66,22 @@ def test_parse_seeds_and_attention() -> None:
 
 def test_dry_run_prints_commands_that_the_training_cli_accepts(config, tmp_path, capsys) -> None:
     out = tmp_path / "abl"
-    ablate_main(["--config", str(config), "--attention", "none,cbam", "--seeds", "2", "--out", str(out),
-                 "--dry-run", "--", "--trainer.max_steps", "5"])  # fmt: skip
+    ablate_main(
+        [
+            "--config",
+            str(config),
+            "--attention",
+            "none,cbam",
+            "--seeds",
+            "2",
+            "--out",
+            str(out),
+            "--dry-run",
+            "--",
+            "--trainer.max_steps",
+            "5",
+        ]
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 * 2 * 2 + 1 and not out.exists()  # nothing run, nothing written
     cmds = [shlex.split(line) for line in lines]
@@ -79,8 +93,16 @@ def test_dry_run_prints_commands_that_the_training_cli_accepts(config, tmp_path,
     assert f"--checkpoint.dirpath {out}/none/seed1/checkpoints" in " ".join(fit)
     assert f"--ckpt_path {out}/none/seed1/checkpoints/best.ckpt" in " ".join(test)
     assert f"--report.report_dir {out}/none/seed1/report" in " ".join(test)
-    assert cmds[-1] == ["segattn", "compare", f"{out}/none", f"{out}/cbam", "--baseline", f"{out}/none", "--out",
-                        f"{out}/compare"]  # fmt: skip
+    assert cmds[-1] == [
+        "segattn",
+        "compare",
+        f"{out}/none",
+        f"{out}/cbam",
+        "--baseline",
+        f"{out}/none",
+        "--out",
+        f"{out}/compare",
+    ]
     # the override keys exist in the training CLI: both commands parse (print_config exits 0 after parsing)
     for cmd in (fit, test):
         with pytest.raises(SystemExit) as exc:
@@ -91,8 +113,21 @@ def test_dry_run_prints_commands_that_the_training_cli_accepts(config, tmp_path,
 
 def test_stages_put_the_attention_on_those_stages_only(config, tmp_path, capsys) -> None:
     out = tmp_path / "abl"
-    ablate_main(["--config", str(config), "--attention", "none,self_attention", "--stages", "0,1", "--seeds", "1",
-                 "--out", str(out), "--dry-run"])  # fmt: skip
+    ablate_main(
+        [
+            "--config",
+            str(config),
+            "--attention",
+            "none,self_attention",
+            "--stages",
+            "0,1",
+            "--seeds",
+            "1",
+            "--out",
+            str(out),
+            "--dry-run",
+        ]
+    )
     cmds = [shlex.split(line) for line in capsys.readouterr().out.strip().splitlines()]
     assert "--model.net.attention none " in " ".join(cmds[0])  # the baseline stays without attention
     fit = cmds[2]
@@ -104,8 +139,9 @@ def test_stages_put_the_attention_on_those_stages_only(config, tmp_path, capsys)
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["model"]["net"]["init_args"]["attention"] == ["self_attention", "self_attention", None]
     with pytest.raises(SystemExit):  # stage 3 does not exist at encoder_depth 3: a usage error, nothing run
-        ablate_main(["--config", str(config), "--attention", "none,se", "--stages", "3", "--out", str(out),
-                     "--dry-run"])  # fmt: skip
+        ablate_main(
+            ["--config", str(config), "--attention", "none,se", "--stages", "3", "--out", str(out), "--dry-run"]
+        )
     assert "stage 3" in capsys.readouterr().err
 
 
@@ -134,9 +170,15 @@ def test_runs_in_order_resumes_and_refuses_mixing(config, tmp_path) -> None:
     out = tmp_path / "abl"
     ablate(config, ["none", "se"], [0, 1], out, run=fake_run, echo=lambda _: None)
     assert [(c[0], c[c.index("--model.net.attention") + 1], c[c.index("--seed_everything") + 1]) for c in calls] == [
-        ("fit", "none", "0"), ("test", "none", "0"), ("fit", "none", "1"), ("test", "none", "1"),
-        ("fit", "se", "0"), ("test", "se", "0"), ("fit", "se", "1"), ("test", "se", "1"),
-    ]  # fmt: skip
+        ("fit", "none", "0"),
+        ("test", "none", "0"),
+        ("fit", "none", "1"),
+        ("test", "none", "1"),
+        ("fit", "se", "0"),
+        ("test", "se", "0"),
+        ("fit", "se", "1"),
+        ("test", "se", "1"),
+    ]
     res = json.loads((out / "compare" / "compare.json").read_text())
     assert [r["label"] for r in res["runs"]] == ["none", "se"] and res["runs"][1]["n_seeds"] == 2
     assert json.loads((out / "ablation.json").read_text())["seeds"] == [0, 1]
@@ -164,5 +206,6 @@ def test_tiny_real_ablation(config, tmp_path) -> None:
     assert run["params"] > 0 and run["flops"] > 0
     assert run["hparams"]["net"]["attention"] == "se"  # the variant really differed
     assert json.loads((out / "none" / "seed0" / "report" / "run.json").read_text())["hparams"]["net"]["attention"] in (
-        None, "none",
-    )  # fmt: skip
+        None,
+        "none",
+    )

@@ -152,9 +152,16 @@ class _Recorder(L.LightningModule):
 def test_lightning_fit_sees_new_plans_every_epoch(tmp_path: Path) -> None:
     model = _Recorder()
     trainer = L.Trainer(
-        max_epochs=2, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, default_root_dir=tmp_path,
-    )  # fmt: skip
+        max_epochs=2,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        default_root_dir=tmp_path,
+    )
     trainer.fit(model, datamodule=fp_module(batch_size=2))
     assert model.seen == [[f"floorplan_train_e{e:03d}_{i:05d}" for i in range(4)] for e in range(2)]
 

@@ -120,11 +120,21 @@ def test_eval_transform_that_resizes_is_refused() -> None:
 
 def test_pad_collate_pads_to_the_largest_and_keeps_metadata() -> None:
     samples = [
-        {"image": torch.ones(3, 32, 64), "mask": torch.ones(32, 64, dtype=torch.int64), "name": "a", "index": 0,
-         "orig_size": (30, 60)},
-        {"image": torch.ones(3, 64, 32), "mask": torch.zeros(64, 32, dtype=torch.int64), "name": "b", "index": 5,
-         "orig_size": (64, 20)},
-    ]  # fmt: skip
+        {
+            "image": torch.ones(3, 32, 64),
+            "mask": torch.ones(32, 64, dtype=torch.int64),
+            "name": "a",
+            "index": 0,
+            "orig_size": (30, 60),
+        },
+        {
+            "image": torch.ones(3, 64, 32),
+            "mask": torch.zeros(64, 32, dtype=torch.int64),
+            "name": "b",
+            "index": 5,
+            "orig_size": (64, 20),
+        },
+    ]
     batch = pad_collate(samples)
     assert batch["image"].shape == (2, 3, 64, 64) and batch["mask"].shape == (2, 64, 64)
     assert batch["name"] == ["a", "b"] and batch["index"].tolist() == [0, 5]

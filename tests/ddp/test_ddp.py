@@ -60,8 +60,9 @@ def test_two_processes_score_every_image_once_and_like_one_process(ddp_fit: Path
     # val: the 2-process numbers are the ones fit logged after its last epoch, with the weights last.ckpt holds
     ddp = {"val": read_eval(ddp_fit, "val"), "val_metrics": last_metrics(ddp_fit)}
     test_dir = tmp_path / "ddp_test"
-    run_torchrun(["test", "--config", str(write_config(test_dir, merge(DDP2, _report(test_dir)))), "--ckpt_path",
-                  str(ckpt)])  # fmt: skip
+    run_torchrun(
+        ["test", "--config", str(write_config(test_dir, merge(DDP2, _report(test_dir)))), "--ckpt_path", str(ckpt)]
+    )
     ddp["test"], ddp["test_metrics"] = read_eval(test_dir, "test"), last_metrics(test_dir)
     one: dict = {}
     for stage, command in (("val", "validate"), ("test", "test")):

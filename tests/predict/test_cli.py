@@ -38,8 +38,20 @@ def _run(*args: str | Path) -> int:
 def test_prediction_uses_the_checkpoints_preprocessing_and_network(tiny_ckpt: Path, tmp_path: Path) -> None:
     # one image exactly one tile big: the blended probability must equal the module on the normalised image
     write_image(tmp_path / "in" / "a.png", TILE, TILE, seed=1)
-    assert _run("--ckpt", tiny_ckpt, "--input", tmp_path / "in", "--output", tmp_path / "out",
-                "--save-probs", "--probs-format", "npy") == 0  # fmt: skip
+    assert (
+        _run(
+            "--ckpt",
+            tiny_ckpt,
+            "--input",
+            tmp_path / "in",
+            "--output",
+            tmp_path / "out",
+            "--save-probs",
+            "--probs-format",
+            "npy",
+        )
+        == 0
+    )
     ckpt = torch.load(tiny_ckpt, weights_only=True)
     prep = eval_preprocess_from_hparams(ckpt["datamodule_hyper_parameters"])  # mean/std set in conftest
     module = SegmentationModule.load_from_checkpoint(tiny_ckpt, map_location="cpu", weights_only=True).eval()
@@ -56,8 +68,20 @@ def test_command_on_odd_sizes_with_tta_probs_and_overlay(tiny_ckpt: Path, tmp_pa
         write_image(tmp_path / "in" / name, h, w, seed=i)
     write_image(tmp_path / "in" / "gray16.png", 33, 20, channels=1)  # a gray image for an RGB model
     out = tmp_path / "out"
-    code = _run("--ckpt", tiny_ckpt, "--input", tmp_path / "in", "--output", out, "--tta", "d4",
-                "--save-probs", "--overlay", "--batch-size", "3")  # fmt: skip
+    code = _run(
+        "--ckpt",
+        tiny_ckpt,
+        "--input",
+        tmp_path / "in",
+        "--output",
+        out,
+        "--tta",
+        "d4",
+        "--save-probs",
+        "--overlay",
+        "--batch-size",
+        "3",
+    )
     assert code == 0
     for name, (h, w) in sizes.items():
         stem = Path(name).with_suffix("").as_posix()
@@ -91,12 +115,14 @@ def _write_ckpt(path: Path, obj: object) -> Path:
         (lambda p: p.write_bytes(cv2.imencode(".png", np.zeros((4, 4), np.uint8))[1].tobytes()), "not a PyTorch"),
         (lambda p: _write_ckpt(p, {"w": torch.zeros(2), "b": torch.zeros(1)}), "plain state_dict"),
         (lambda p: _write_ckpt(p, {"state_dict": {}, "hyper_parameters": {"lr": 1}}), "lacks"),
-        (lambda p: _write_ckpt(p, {"state_dict": {}, "hyper_parameters": {"num_classes": 2, "net": {}}}),
-         "datamodule_hyper_parameters"),
+        (
+            lambda p: _write_ckpt(p, {"state_dict": {}, "hyper_parameters": {"num_classes": 2, "net": {}}}),
+            "datamodule_hyper_parameters",
+        ),
         (lambda p: _write_ckpt(p, {"state_dict": {}, "extra": Path("x")}), "--trust-checkpoint"),
         (lambda p: p.write_bytes(b"\x80\x02 truncated pickle"), "could not be read"),
     ],
-)  # fmt: skip
+)
 def test_wrong_checkpoint_files_get_a_clear_error(tmp_path: Path, make: Callable[[Path], object], message: str) -> None:
     path = tmp_path / "model.ckpt"
     make(path)
@@ -138,8 +164,21 @@ def test_two_cpu_processes_write_each_image_once(tiny_ckpt: Path, tmp_path: Path
     for i in range(n):
         write_image(tmp_path / "in" / f"img{i}.png", 20 + 7 * i, 30, seed=i)
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, str(REPO / "predict.py"), "--ckpt", str(tiny_ckpt), "--input", str(tmp_path / "in"),
-           "--output", str(tmp_path / "out"), "--devices", "2", "--accelerator", "cpu", "--no-progress"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(REPO / "predict.py"),
+        "--ckpt",
+        str(tiny_ckpt),
+        "--input",
+        str(tmp_path / "in"),
+        "--output",
+        str(tmp_path / "out"),
+        "--devices",
+        "2",
+        "--accelerator",
+        "cpu",
+        "--no-progress",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "GLOBAL_RANK: 1" in proc.stderr + proc.stdout  # the second process really ran

@@ -38,14 +38,38 @@ def test_segattn_test_report_equals_evaluate(tmp_path: Path) -> None:
     report = tmp_path / "report"
     L.seed_everything(3)
     # no checkpoint: the seeded, untrained network; enough to check that both paths score the same pixels
-    cli_main(["test", "--config", str(_config(tmp_path, root)), "--trainer.default_root_dir", str(tmp_path / "logs"),
-               "--report.report_dir", str(report), "--report.tolerance", "1"])  # fmt: skip
+    cli_main(
+        [
+            "test",
+            "--config",
+            str(_config(tmp_path, root)),
+            "--trainer.default_root_dir",
+            str(tmp_path / "logs"),
+            "--report.report_dir",
+            str(report),
+            "--report.tolerance",
+            "1",
+        ]
+    )
     tested = read_table(report / "per_image.csv")
     assert 0 < len(tested.names) < len(SIZES)  # the test split only
     assert all(n.startswith("plan_") for n in tested.names)  # named as evaluate names files: no "images/" prefix
 
-    evaluate_main(["--pred", str(report / "predictions"), "--gt", str(root / "masks"), "--only_predicted",
-                   "--images", str(root / "images"), "--out", str(tmp_path / "eval"), "--tolerance", "1"])  # fmt: skip
+    evaluate_main(
+        [
+            "--pred",
+            str(report / "predictions"),
+            "--gt",
+            str(root / "masks"),
+            "--only_predicted",
+            "--images",
+            str(root / "images"),
+            "--out",
+            str(tmp_path / "eval"),
+            "--tolerance",
+            "1",
+        ]
+    )
     evaluated = read_table(tmp_path / "eval" / "per_image.csv")
     assert sorted(evaluated.names) == sorted(tested.names)
     order = [evaluated.names.index(n) for n in tested.names]

@@ -43,8 +43,12 @@ def runs(tmp_path: Path) -> dict[str, object]:
     base = rng.uniform(0.6, 0.8, N).round(3)
     better = (base + rng.uniform(0.02, 0.06, N)).round(3)  # every image gains
     noise = (base + rng.normal(0, 0.03, N)).round(3)
-    _report(tmp_path / "unet", base, names, {"params": 1000, "flops": 5e6, "train_step_ms": 12.5,
-                                             "inference_ms_per_image": 3.0})  # fmt: skip
+    _report(
+        tmp_path / "unet",
+        base,
+        names,
+        {"params": 1000, "flops": 5e6, "train_step_ms": 12.5, "inference_ms_per_image": 3.0},
+    )
     order = rng.permutation(N)  # the same images written in another order: pairing is by name
     _report(tmp_path / "cbam", better[order], [names[i] for i in order], {"params": 1100, "flops": "n/a"})
     for s in range(2):  # a run with two seeds
@@ -54,8 +58,17 @@ def runs(tmp_path: Path) -> dict[str, object]:
 
 def test_compare_numbers_against_scipy(runs, capsys) -> None:
     root = runs["root"]
-    compare_main([str(root / "unet"), str(root / "cbam"), str(root / "sa"), "--baseline", str(root / "unet"),
-                  "--out", str(root / "cmp")])  # fmt: skip
+    compare_main(
+        [
+            str(root / "unet"),
+            str(root / "cbam"),
+            str(root / "sa"),
+            "--baseline",
+            str(root / "unet"),
+            "--out",
+            str(root / "cmp"),
+        ]
+    )
     assert "cbam" in capsys.readouterr().out
     res = json.loads((root / "cmp" / "compare.json").read_text())
     by = {r["label"]: r for r in res["runs"]}
