@@ -11,6 +11,7 @@ high-water mark (the figure memory limits are about anyway). jemalloc or tcmallo
 PyTorch guides suggest) do the same job; this needs nothing installed. Set ``SEGATTN_MALLOC=default`` to leave
 glibc's defaults. Not glibc (macOS, Windows, musl): nothing happens.
 """
+
 from __future__ import annotations
 
 import ctypes
