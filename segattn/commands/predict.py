@@ -20,6 +20,7 @@ from typing import Literal
 from jsonargparse import ActionYesNo
 
 from segattn.data.io import DEFAULT_MAX_PIXELS
+from segattn.files import write_bytes
 
 from .errors import run_command
 from .parsers import CommandParser, parse
@@ -82,6 +83,12 @@ def _check(ns) -> None:
     out = Path(ns.output)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--output {out} exists and is not a folder; choose a folder")
+    try:  # before any image is read: a folder we cannot write into fails now, in one line
+        out.mkdir(parents=True, exist_ok=True)
+        write_bytes(out / ".segattn-write-test", b"", overwrite=True)
+        (out / ".segattn-write-test").unlink()
+    except OSError as err:
+        raise PermissionError(f"--output {out} is not writable ({err.strerror or err}); choose another folder") from err
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -70,6 +70,13 @@ class SegAttnCLI(LightningCLI):
             }
         )
 
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list) -> Any:
+        # `trainer.enable_checkpointing: false` means no checkpoint: leave out the one --checkpoint.* configures
+        # (Lightning refuses the combination with a traceback)
+        if config.get("enable_checkpointing") is False:
+            callbacks = [cb for cb in callbacks if not isinstance(cb, ModelCheckpoint)]
+        return super()._instantiate_trainer(config, callbacks)
+
     def instantiate_classes(self) -> None:
         # Constructors raise ValueError / FileNotFoundError for what a user wrote (a missing data folder, an option
         # a module does not take): report it as a command-line error, not as a traceback.

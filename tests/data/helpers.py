@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from pathlib import Path
 
 import cv2
@@ -43,9 +45,11 @@ def tree_digest(root: Path) -> str:
     """Hash of every path, size, mtime and content under ``root`` (any change, addition or removal shows)."""
     h = hashlib.sha256()
     for path in sorted(root.rglob("*")):
-        st = path.stat()
-        h.update(f"{path.relative_to(root)}|{path.is_dir()}|{st.st_mtime_ns}".encode())
-        if path.is_file():
+        st = path.lstat()  # links themselves: a dangling or looping link is part of the tree too
+        h.update(f"{path.relative_to(root)}|{stat.S_IFMT(st.st_mode)}|{st.st_mtime_ns}".encode())
+        if path.is_symlink():
+            h.update(os.readlink(path).encode())
+        elif stat.S_ISREG(st.st_mode):  # never read a FIFO (it would block)
             h.update(path.read_bytes())
     return h.hexdigest()
 
