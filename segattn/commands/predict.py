@@ -83,7 +83,12 @@ def _check(ns) -> None:
     out = Path(ns.output)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--output {out} exists and is not a folder; choose a folder")
-    try:  # before any image is read: a folder we cannot write into fails now, in one line
+
+
+
+def _check_writable(out: Path) -> None:
+    """Before any image is read: a folder we cannot write into fails now, in one line."""
+    try:
         out.mkdir(parents=True, exist_ok=True)
         write_bytes(out / ".segattn-write-test", b"", overwrite=True)
         (out / ".segattn-write-test").unlink()
@@ -102,6 +107,7 @@ def run(ns) -> int:
 
     seg = Segmenter.from_checkpoint(ns.ckpt_path, trust=ns.trust_checkpoint)
     seg.config = dataclasses.replace(seg.config, max_pixels=ns.max_pixels)
+    _check_writable(Path(ns.output))
     result = seg.predict_folder(
         ns.input,
         ns.output,
