@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -114,6 +115,26 @@ def run_torchrun(
     """
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
     return _run([*torchrun, "train.py", *args], hash_seed, timeout)
+
+
+def run_two_nodes(args: list[str], *, nproc_per_node: int = 2, timeout: float = 400) -> None:
+    """Two "nodes" on this machine: two ``torchrun --nnodes 2 --node_rank R`` launchers over loopback, each starting
+    ``nproc_per_node`` processes (gloo), as two machines of a cluster would; both must exit 0."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONWARNINGS": "ignore"}
+    env.pop("OMP_NUM_THREADS", None)
+    procs = []
+    for node in range(2):
+        command = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", f"--node_rank={node}",
+                   f"--nproc_per_node={nproc_per_node}", "--master_addr=127.0.0.1", f"--master_port={port}",
+                   "train.py", *args]  # fmt: skip
+        procs.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    outputs = [p.communicate(timeout=timeout) for p in procs]
+    for node, (p, (_, err)) in enumerate(zip(procs, outputs, strict=True)):
+        if p.returncode != 0:
+            raise AssertionError(f"node {node}: train.py {' '.join(args)} failed ({p.returncode}):\n{err[-4000:]}")
 
 
 def _run(command: list[str], hash_seed: int | None, timeout: float) -> subprocess.CompletedProcess:

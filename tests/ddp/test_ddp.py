@@ -21,7 +21,16 @@ from torch.nn.parallel import DistributedDataParallel
 from segattn.attention import ATTENTION_NAMES
 from segattn.models import AttentionUnet
 from segattn.scoring.table import read_table
-from tests.ddp.helpers import last_metrics, merge, read_eval, run_cli, run_here, run_torchrun, write_config
+from tests.ddp.helpers import (
+    last_metrics,
+    merge,
+    read_eval,
+    run_cli,
+    run_here,
+    run_torchrun,
+    run_two_nodes,
+    write_config,
+)
 
 DDP2 = {"trainer": {"strategy": "ddp", "devices": 2}}
 SCORES = ("dice", "dice_per_image", "iou", "iou_per_image", "dice_torchmetrics")
@@ -107,6 +116,29 @@ def test_resume_from_last_under_ddp_equals_the_uninterrupted_run(ddp_fit: Path, 
     got, want = last_metrics(run), last_metrics(ddp_fit)
     for key in ("val/dice", "val/loss", "train/loss_epoch"):
         assert got[key] == want[key], key
+
+
+@pytest.mark.slow
+def test_two_nodes_of_two_processes_fit_and_validate_like_one_process(tmp_path: Path) -> None:
+    """torchrun --nnodes 2 with two local node ranks over gloo (4 processes), as far as one machine allows."""
+    nodes = {"trainer": {"strategy": "ddp", "devices": 2, "num_nodes": 2}}
+    fit_dir = tmp_path / "fit4"
+    run_two_nodes(["fit", "--config", str(write_config(fit_dir, merge(nodes, {"trainer": {"max_epochs": 1}})))])
+    ckpt = fit_dir / "checkpoints" / "last.ckpt"
+    assert _checkpoints(fit_dir)[-1] == "last.ckpt" and not any("-v" in n for n in _checkpoints(fit_dir))
+    val_dir = tmp_path / "val4"
+    run_two_nodes(["validate", "--config", str(write_config(val_dir, nodes)), "--ckpt_path", str(ckpt)])
+    one_dir = tmp_path / "val1"
+    run_here(["validate", "--config", str(write_config(one_dir)), "--ckpt_path", str(ckpt)])
+    four, one = read_eval(val_dir, "val"), read_eval(one_dir, "val")
+    _seen_once(four, 5, world=4)  # 5 images over 4 processes: one process has two, each image once
+    assert four["counts"] == one["counts"]
+    got, want = last_metrics(val_dir), last_metrics(one_dir)
+    for score in SCORES:
+        assert got[f"val/{score}"] == pytest.approx(want[f"val/{score}"], abs=1e-6), score
+    fit_logged = last_metrics(fit_dir)  # what the 4-process fit logged after its epoch, with these weights
+    assert fit_logged["val/dice"] == pytest.approx(want["val/dice"], abs=1e-6)
+    assert 0 < want["val/dice"] < 1
 
 
 @pytest.fixture
