@@ -236,6 +236,17 @@ def test_fit_ckpt_path_last_resumes_the_newest_run_without_a_fixed_dirpath(tiny:
     assert resumed.trainer.global_step == 2  # one more epoch of one step, not a new run of two
 
 
+def test_a_resumed_run_in_the_same_folder_keeps_the_earlier_config(tiny: Path, tmp_path: Path) -> None:
+    # LightningCLI refused to start (a traceback) when config.yaml was already in the log folder
+    fixed = ["--config", str(tiny), "--trainer.default_root_dir", str(tmp_path), "--checkpoint.dirpath",
+             str(tmp_path / "ckpt")]  # fmt: skip
+    lightning_cli(["fit", *fixed])
+    first = (tmp_path / "config.yaml").read_text()
+    lightning_cli(["fit", *fixed, "--trainer.max_epochs", "2", "--ckpt_path", "last"])
+    assert (tmp_path / "config.yaml").read_text() == first  # the first run's record is kept
+    assert "max_epochs: 2" in (tmp_path / "config-1.yaml").read_text()
+
+
 def test_test_refuses_an_existing_report_with_a_usage_error(tiny: Path, tmp_path: Path, capsys) -> None:
     report = tmp_path / "report"
     report.mkdir()

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from segattn.callbacks import ReportCallback, StepTimer
 from segattn.data import SegData
@@ -43,6 +43,26 @@ from .parsers import OneLineErrors, normalize_flags
 
 class TrainParser(OneLineErrors, LightningArgumentParser):
     """LightningCLI's parser with one-line errors (no 131-line usage block before the message)."""
+
+
+class KeepEarlierConfigs(SaveConfigCallback):
+    """Saves the run's config as LightningCLI does, beside an earlier run's instead of refusing to start.
+
+    A run that logs into a folder an earlier run used (``trainer.logger: false``, a fixed logger folder, a resumed
+    ``fit --ckpt_path last``) found ``config.yaml`` there and stopped with a traceback. The earlier file is the
+    record of that run: it is kept, and this run's config goes to ``config-1.yaml``, ``config-2.yaml``, ...
+    """
+
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        if not self.already_saved and self.save_to_log_dir and not self.overwrite:
+            folder = Path(trainer.log_dir)  # a broadcast: every process asks, all get rank 0's folder
+            name, n = self.config_filename, 0
+            stem, suffix = Path(name).stem, Path(name).suffix
+            while trainer.is_global_zero and (folder / name).exists():
+                n += 1
+                name = f"{stem}-{n}{suffix}"
+            self.config_filename = trainer.strategy.broadcast(name)
+        super().setup(trainer, pl_module, stage)
 
 
 class SegAttnCLI(LightningCLI):
@@ -243,6 +263,7 @@ def lightning_cli(args: list[str] | None = None, **kwargs) -> SegAttnCLI:
         args=argv,
         auto_configure_optimizers=False,
         parser_class=TrainParser,
+        save_config_callback=KeepEarlierConfigs,
         parser_kwargs={"prog": "segattn", "description": "segattn: UNet segmentation with attention in the decoder."},
         **kwargs,
     )
