@@ -45,6 +45,11 @@ def parser() -> CommandParser:
     g.add_argument("--tta", type=TTA, default="none", help="test-time augmentation: none, flip (4) or d4 (8)")
     g.add_argument("--threshold", type=float | None, default=None, help="binary models: foreground above (0.5)")
     g.add_argument(
+        "--scale", type=str, default="1",
+        help="resize each image by this before tiling (masks come back at its size); 'auto': to the training "
+        "images' stroke width, per image (the factor goes in the manifest)",
+    )  # fmt: skip
+    g.add_argument(
         "--max_pixels",
         type=int,
         default=DEFAULT_MAX_PIXELS,
@@ -78,12 +83,25 @@ def _check(ns) -> None:
             raise ValueError(f"--{name} must be >= 1, got {getattr(ns, name)}")
     if ns.num_workers < 0:
         raise ValueError(f"--num_workers must be >= 0, got {ns.num_workers}")
+    ns.scale = parse_scale(ns.scale)
     if ns.gt is not None and not ns.gt.is_dir():
         raise NotADirectoryError(f"--gt {ns.gt} is not a folder of reference masks")
     out = Path(ns.output)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--output {out} exists and is not a folder; choose a folder")
 
+
+def parse_scale(text: str | float) -> float | str:
+    """``--scale``: ``"auto"`` or a factor > 0."""
+    if str(text).strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"--scale takes a factor (0.5, 2) or auto, got {text!r}") from None
+    if not 0 < value <= 16:
+        raise ValueError(f"--scale must be in (0, 16], got {value}")
+    return value
 
 
 def _check_writable(out: Path) -> None:
@@ -106,7 +124,12 @@ def run(ns) -> int:
     from segattn.predict import Segmenter  # torch / Lightning imports only once the arguments are valid
 
     seg = Segmenter.from_checkpoint(ns.ckpt_path, trust=ns.trust_checkpoint)
-    seg.config = dataclasses.replace(seg.config, max_pixels=ns.max_pixels)
+    seg.config = dataclasses.replace(seg.config, max_pixels=ns.max_pixels, scale=ns.scale)
+    if ns.scale == "auto" and seg.config.stroke_px is None:
+        raise ValueError(
+            f"--scale auto needs the training images' stroke width, which {ns.ckpt_path} does not carry (trained "
+            "before segattn kept it); give a factor instead, e.g. --scale 0.5"
+        )
     _check_writable(Path(ns.output))
     result = seg.predict_folder(
         ns.input,

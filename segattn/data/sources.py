@@ -6,14 +6,17 @@ normalisation, loaders) plus their own, documented on each class.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import Dataset
 
 from segattn.data.datamodule import SPLIT_ORDER, SegData, Split
-from segattn.data.floorplans.dataset import FloorplanDataset
+from segattn.data.floorplans import generate_floorplan
+from segattn.data.floorplans.dataset import FloorplanDataset, plan_seed
 from segattn.data.folder import (
     DatasetError,
     FolderDataset,
@@ -24,7 +27,7 @@ from segattn.data.folder import (
     seeded_split,
     validate_pairs,
 )
-from segattn.data.io import MaskEncoding, check_palette
+from segattn.data.io import MaskEncoding, check_palette, read_image
 from segattn.data.samplers import epoch_sampler
 
 
@@ -111,6 +114,10 @@ class FolderData(SegData):
         rank_zero_info(f"dataset {root}: {sizes} pairs from {source}")
         return splits
 
+    def train_images(self, n: int) -> Iterator[np.ndarray]:
+        assert self.splits is not None
+        return (read_image(pair.image, self.hparams.in_channels) for pair in self.splits["train"][:n])
+
     def build_dataset(self, split: Split) -> Dataset:
         assert self.splits is not None  # set by prepare_splits before any dataset is built
         hp = self.hparams
@@ -172,3 +179,11 @@ class FloorplanData(SegData):
 
     def train_sampler(self, dataset: Dataset) -> Any:
         return epoch_sampler(len(dataset), self.trainer)  # keys epoch * n + i, sharded under DDP
+
+    def train_images(self, n: int) -> Iterator[np.ndarray]:
+        hp = self.hparams
+        count = min(n, hp.train_samples)
+        return (
+            generate_floorplan(plan_seed(hp.seed, "train", 0, i), hp.image_size, hp.noise_level)[0]
+            for i in range(count)
+        )

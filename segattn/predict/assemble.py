@@ -48,11 +48,26 @@ class OutputSpec:
 
 
 class ImageAssembler:
-    """Collects the strips of one (H, W) image and writes the outputs listed in ``todo``."""
+    """Collects the strips of one (H, W) image and writes the outputs listed in ``todo``.
+
+    ``out_size``: the input's own (H, W) when it was resized before tiling (``--scale``); the blended probabilities
+    are then kept whole at the tiled size and resized back before they become the mask and the outputs.
+    """
 
     def __init__(
-        self, source: Path, height: int, width: int, paths: OutputPaths, todo: frozenset[Path], spec: OutputSpec
+        self,
+        source: Path,
+        height: int,
+        width: int,
+        paths: OutputPaths,
+        todo: frozenset[Path],
+        spec: OutputSpec,
+        out_size: tuple[int, int] | None = None,
     ) -> None:
+        self.tiled = None
+        if out_size is not None and tuple(out_size) != (height, width):
+            self.tiled = np.zeros((spec.channels, height, width), np.float32)  # (C, h, w) at the tiled size
+            self.tiled_rows, (height, width) = 0, out_size
         self.source, self.height, self.width = source, height, width
         self.paths, self.todo, self.spec = paths, todo, spec
         self.mask = np.zeros((height, width), np.uint8 if spec.num_classes <= 256 else np.uint16)
@@ -67,6 +82,16 @@ class ImageAssembler:
 
     def add_strip(self, y0: int, probs: Tensor) -> None:
         """Store rows ``y0 .. y0 + rows`` from (C, rows, W) blended probabilities."""
+        if self.tiled is not None:  # resized input: keep the strip; the outputs come from the resized-back map
+            self.tiled[:, y0 : y0 + probs.shape[1]] = probs.float().cpu().numpy()
+            self.tiled_rows += probs.shape[1]
+            if self.tiled_rows == self.tiled.shape[1]:
+                self._store(0, torch.from_numpy(resize_planes(self.tiled, self.height, self.width)))
+                self.tiled = None
+            return
+        self._store(y0, probs)
+
+    def _store(self, y0: int, probs: Tensor) -> None:
         rows = probs.shape[1]
         if self.spec.channels == 1:
             mask = (probs[0] > self.spec.threshold).to(torch.uint8) * 255  # (rows, W)
@@ -118,3 +143,8 @@ def _encode(path: Path, array: np.ndarray) -> bytes:
     if not ok:
         raise OSError(f"{path}: OpenCV could not encode a {array.dtype} {array.shape} array as {ext}")
     return buf.tobytes()
+
+
+def resize_planes(planes: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(C, h, w) float32 -> (C, height, width), bilinear (probabilities stay in [0, 1] and sum to 1)."""
+    return np.stack([cv2.resize(p, (width, height), interpolation=cv2.INTER_LINEAR) for p in planes])

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from segattn.data.io import DEFAULT_MAX_PIXELS, image_array, read_image
 from segattn.data.preprocess import EvalPreprocess, eval_preprocess_from_hparams
+from segattn.data.strokes import scale_factor, stroke_width
 from segattn.data.transforms import build_eval_transform
 from segattn.labels import output_channels
 from segattn.models import AttentionUnet
@@ -53,6 +54,20 @@ class PredictConfig:
     preprocess: EvalPreprocess
     eval_transform: Any  # albumentations Compose or None
     max_pixels: int | None = DEFAULT_MAX_PIXELS  # larger images fail (per image) before they are decoded
+    stroke_px: float | None = None  # typical pen width of the training images (None: trained before it was kept)
+    scale: float | str = 1.0  # resize before tiling: a factor, or "auto" (reference / measured stroke width)
+
+    def scale_for(self, image: np.ndarray) -> float:
+        """The resize factor for ``image`` (H, W, C): ``scale``, or with ``"auto"`` the one that brings its
+        dominant stroke width to the training images' (1 when the page has no measurable strokes)."""
+        if self.scale != "auto":
+            return float(self.scale)
+        if self.stroke_px is None:
+            raise ValueError(
+                "--scale auto needs the training images' stroke width, which this checkpoint does not carry "
+                "(trained before segattn kept it); give a factor instead, e.g. --scale 0.5"
+            )
+        return scale_factor(self.stroke_px, stroke_width(image))
 
     def read(self, path: Path) -> np.ndarray:
         """(H, W, C) float32 image in [0, 1] after the training eval transforms: what gets tiled."""
@@ -167,7 +182,9 @@ def load_checkpoint(path: Path, *, trust: bool = False) -> tuple[AttentionUnet, 
             "the checkpoint is inconsistent"
         )
     crop = dm.get("crop_size") or dm.get("image_size") or 512
+    strokes = [v["stroke_px"] for v in ckpt.values() if isinstance(v, dict) and isinstance(v.get("stroke_px"), float)]
     cfg = PredictConfig(
+        stroke_px=strokes[0] if strokes else None,
         num_classes=num_classes,
         in_channels=in_ch,
         tile=int(crop),

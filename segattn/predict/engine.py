@@ -148,14 +148,20 @@ class MaskWriter(BasePredictionWriter):
         grid = TileGrid(event.height, event.width, self.stream.tile, self.stream.stride)  # the stream's grid
         blender = StripBlender(grid, self.weight)
         assembler = ImageAssembler(
-            self.images[event.index].path, event.height, event.width, self.outputs[event.index], event.todo, self.spec
+            self.images[event.index].path,
+            event.height,
+            event.width,
+            self.outputs[event.index],
+            event.todo,
+            self.spec,
+            out_size=(event.out_height, event.out_width) if event.scale != 1.0 else None,
         )
         self._jobs[event.index] = _Job(event, blender, assembler, time.perf_counter())
 
     def _record(self, index: int, status: str, seconds: float = 0.0, error: str = "") -> None:
         assert self.manifest is not None
         job = self._jobs.get(index)
-        size = f"{job.event.width}x{job.event.height}" if job is not None else ""
+        size = f"{job.event.out_width or job.event.width}x{job.event.out_height or job.event.height}" if job else ""
         self.manifest.append(
             {
                 "run": self.run,
@@ -165,6 +171,7 @@ class MaskWriter(BasePredictionWriter):
                 "seconds": f"{seconds:.3f}",
                 "status": status,
                 "error": error,
+                "scale": f"{job.event.scale:g}" if job is not None else "",
             }
         )
         self.counts[status] += 1

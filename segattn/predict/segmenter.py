@@ -16,6 +16,7 @@ device the network is on (``seg.to("cuda")``); ``predict_folder`` leaves devices
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,11 +24,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .assemble import OutputSpec
+from .assemble import OutputSpec, resize_planes
 from .checkpoint import PredictConfig, load_checkpoint
 from .engine import PredictResult, new_run_id, predict_folder
 from .inputs import collect_inputs, output_paths
-from .stream import fill_tile
+from .stream import fill_tile, resize
 from .tiling import StripBlender, TileGrid, gaussian_weight, stride_for
 from .tta import predict_with_tta, probabilities
 
@@ -66,13 +67,18 @@ class Segmenter:
         sigma: float = 0.125,
         batch_size: int = 4,
         tta: str = "none",
+        scale: float | str | None = None,
     ) -> Tensor:
         """Blended class probabilities (C, H, W) float32 on the CPU; C = 1 (foreground) for binary models.
 
         ``image``: a path, or an array (H, W) / (H, W, C) in RGB order, uint8 / uint16 or float in [0, 1].
+        ``scale``: resize by this before tiling (``"auto"``: to the training stroke width; default the config's);
+        the probabilities come back at the image's own size.
         """
-        prep = self.config
+        prep = self.config if scale is None else dataclasses.replace(self.config, scale=scale)
         array = prep.read(Path(image)) if isinstance(image, (str, Path)) else prep.prepare(np.asarray(image))
+        height, width = array.shape[:2]
+        array = resize(array, prep.scale_for(array))
         tile = tile or prep.tile
         grid = TileGrid(array.shape[0], array.shape[1], tile, stride_for(tile, overlap))
         blender = StripBlender(grid, gaussian_weight(tile, sigma))
@@ -85,7 +91,10 @@ class Segmenter:
             probs = predict_with_tta(lambda t: probabilities(self.net(t)), batch.to(self.device), tta)
             for p, (y, x) in zip(probs, chunk, strict=True):
                 strips.extend(s.cpu() for _, s in blender.add(p, y, x))
-        return torch.cat(strips, dim=1)  # (C, H, W)
+        probs = torch.cat(strips, dim=1)  # (C, h, w) at the tiled size
+        if probs.shape[1:] != (height, width):
+            probs = torch.from_numpy(resize_planes(probs.numpy(), height, width))  # (C, H, W)
+        return probs
 
     def predict(self, image: np.ndarray | str | Path, *, threshold: float | None = None, **kwargs) -> np.ndarray:
         """Class indices (H, W) uint8: binary models ``probability > threshold`` (default the checkpoint's),
@@ -115,6 +124,7 @@ class Segmenter:
         num_workers: int = 0,
         progress: bool = True,
         run: str | None = None,
+        scale: float | str | None = None,
     ) -> PredictResult:
         """Predict every image of a folder, glob or list file into ``output`` (``masks/``, ``probs/``,
         ``overlays/``, ``manifest.csv``): resumable, atomic, never writing outside ``output``."""
@@ -133,7 +143,7 @@ class Segmenter:
             images,
             outputs,
             spec,
-            self.config,
+            self.config if scale is None else dataclasses.replace(self.config, scale=scale),
             output_dir=output,
             tile=tile or self.config.tile,
             overlap=overlap,

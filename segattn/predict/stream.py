@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
+import cv2
 import numpy as np
 import torch
 from torch import Tensor
@@ -58,6 +59,9 @@ class ImageEvent(NamedTuple):  # a NamedTuple: Lightning's batch transfer rebuil
     todo: frozenset[Path] = frozenset()  # outputs to write (start only)
     seconds: float = 0.0  # time spent reading and preprocessing
     error: str = ""
+    scale: float = 1.0  # the image was resized by this before tiling (height, width are the resized size)
+    out_height: int = 0  # the input's own size, which the outputs get (start only)
+    out_width: int = 0
 
 
 def outputs_to_write(paths: OutputPaths, overwrite: bool) -> frozenset[Path]:
@@ -114,8 +118,16 @@ class TileStream(IterableDataset):
             except Exception as err:  # noqa: BLE001 - any unreadable input is reported, and the run goes on
                 events.append(ImageEvent(index, "failed", error=_describe(err, self.images[index].path)))
                 continue
+            oh, ow = image.shape[:2]
+            factor = 1.0
+            try:
+                factor = self.prep.scale_for(image) if hasattr(self.prep, "scale_for") else 1.0
+                image = resize(image, factor)
+            except Exception as err:  # noqa: BLE001 - e.g. --scale auto without a reference: this image fails
+                events.append(ImageEvent(index, "failed", error=_describe(err, self.images[index].path)))
+                continue
             h, w = image.shape[:2]
-            events.append(ImageEvent(index, "start", h, w, todo, time.perf_counter() - t0))
+            events.append(ImageEvent(index, "start", h, w, todo, time.perf_counter() - t0, "", factor, oh, ow))
             for y, x in TileGrid(h, w, self.tile, self.stride).positions:
                 fill_tile(self.prep, image, y, x, batch[len(pos)])
                 pos.append((index, y, x))
@@ -134,6 +146,16 @@ class TileStream(IterableDataset):
     def _batch(self, batch: Tensor, pos: list[tuple[int, int, int]], events: list[ImageEvent]) -> dict[str, Any]:
         image = batch[: len(pos)]  # (n, C, T, T), n may be 0
         return {"image": image, "tile_pos": torch.tensor(pos, dtype=torch.int64).reshape(-1, 3), "events": events}
+
+
+def resize(image: np.ndarray, factor: float) -> np.ndarray:
+    """``image`` (H, W, C) float32 resized by ``factor`` (area averaging down, bilinear up); as is for 1."""
+    if factor == 1.0:
+        return image
+    h, w = image.shape[:2]
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))  # OpenCV wants (W, H)
+    out = cv2.resize(image, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
+    return out if out.ndim == 3 else out[:, :, None]
 
 
 def fill_tile(prep: Preprocessing, image: np.ndarray, y: int, x: int, slot: Tensor) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 
 from segattn.files import atomic_open
 
-MANIFEST_FIELDS = ("run", "input", "output", "size", "seconds", "status", "error")
+MANIFEST_FIELDS = ("run", "input", "output", "size", "seconds", "status", "error", "scale")
 
 
 class NpyStripWriter:

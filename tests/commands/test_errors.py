@@ -67,3 +67,16 @@ def test_debug_shows_the_traceback(tiny: Path, capsys, monkeypatch: pytest.Monke
     err = capsys.readouterr().err
     assert info.value.code == 2 and "Traceback (most recent call last)" in err
     assert err.strip().splitlines()[-1].startswith("segattn fit: error: val floor plan count")
+
+
+def test_scale_auto_without_a_reference_width_is_one_line(tiny_ckpt: Path, tmp_path: Path, capsys) -> None:
+    import torch
+
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    ckpt.pop("FloorplanData")  # as a checkpoint written before segattn kept the stroke width
+    old = tmp_path / "old.ckpt"
+    torch.save(ckpt, old)
+    (tmp_path / "in").mkdir()
+    argv = ["predict", "--ckpt_path", str(old), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "o")]
+    _fails([*argv, "--scale", "auto"], capsys, "stroke width", "--scale 0.5")
+    _fails([*argv, "--scale", "big"], capsys, "--scale takes a factor")

@@ -50,3 +50,28 @@ def test_images_smaller_or_thinner_than_a_tile(tiny_ckpt: Path, size: tuple[int,
     seg = Segmenter.from_checkpoint(tiny_ckpt)
     gray = np.random.default_rng(0).integers(0, 256, size, dtype=np.uint8)  # gray for an RGB model
     assert seg.predict(gray).shape == size
+
+
+def test_the_checkpoint_carries_the_training_stroke_width(tiny_ckpt: Path) -> None:
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    assert ckpt["FloorplanData"]["stroke_px"] > 0  # measured on the train plans at fit's setup
+    assert Segmenter.from_checkpoint(tiny_ckpt).config.stroke_px == ckpt["FloorplanData"]["stroke_px"]
+
+
+def test_scale_resizes_before_tiling_and_outputs_come_back_at_the_input_size(tiny_ckpt: Path, tmp_path: Path) -> None:
+    write_image(tmp_path / "in" / "a.png", 90, 70, seed=2)
+    seg = Segmenter.from_checkpoint(tiny_ckpt)
+    for scale in (0.5, 2.0, "auto"):
+        out = tmp_path / f"out_{scale}"
+        result = seg.predict_folder(tmp_path / "in", out, scale=scale, probs="png8", progress=False)
+        assert result.ok == 1
+        assert cv2.imread(str(out / "masks" / "a.png"), cv2.IMREAD_UNCHANGED).shape == (90, 70)
+        assert cv2.imread(str(out / "probs" / "a.png"), cv2.IMREAD_UNCHANGED).shape == (90, 70)
+        with open(result.manifest) as f:
+            row = f.read().splitlines()[-1]
+        assert row.endswith(",0.5" if scale == 0.5 else ",2" if scale == 2.0 else "")
+        assert seg.probabilities(tmp_path / "in" / "a.png", scale=scale).shape == (1, 90, 70)
+    # a factor is a real resize: the probabilities differ from the unscaled run's
+    assert not torch.allclose(
+        seg.probabilities(tmp_path / "in" / "a.png", scale=0.5), seg.probabilities(tmp_path / "in" / "a.png")
+    )
