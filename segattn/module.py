@@ -42,6 +42,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.cli import OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 from torchmetrics.aggregation import MeanMetric
 from torchmetrics.segmentation import DiceScore
@@ -50,6 +51,7 @@ from segattn.labels import IGNORE_INDEX, output_channels
 from segattn.losses import DiceCELoss
 from segattn.metrics import PerImageCounts
 from segattn.models import AttentionUnet
+from segattn.pretrained import resolve as resolve_pretrained
 from segattn.schedules import LRSchedulerFactory, WarmupCosineLR
 from segattn.scoring import EmptyRule, summarize_counts
 from segattn.signatures import keyword_types, typed_dict_of
@@ -84,6 +86,10 @@ class SegmentationModule(L.LightningModule):
         empty: the empty-mask rule for per-image scores ("exclude" | "one" | "zero").
         channels_last: keep the network and the input batches in channels-last memory format (faster convolutions
             on recent CPUs and on tensor-core GPUs).
+        init_from: start a new training run from another run's weights: a checkpoint path, or a packaged model's
+            name (``walls``). Every network tensor whose name and shape match is copied when ``fit`` starts; the
+            others keep their initialisation and are listed in one line. Unlike ``--ckpt_path``, which resumes a
+            run (optimizer, schedule, epoch), this starts afresh; a resumed run's own weights win over it.
     """
 
     def __init__(
@@ -98,6 +104,7 @@ class SegmentationModule(L.LightningModule):
         lr_scheduler: LRSchedulerFactory | None = WarmupCosineLR,
         empty: EmptyRule = "exclude",
         channels_last: bool = True,
+        init_from: str | None = None,
     ) -> None:
         super().__init__()
         out = output_channels(num_classes)
@@ -120,6 +127,7 @@ class SegmentationModule(L.LightningModule):
         self.save_hyperparameters({"net": net.config})
 
         self.num_classes = num_classes
+        self.init_from = init_from
         self.ignore_index = ignore_index
         self.empty = empty
         self.channels_last = channels_last
@@ -140,6 +148,31 @@ class SegmentationModule(L.LightningModule):
                 for s in STAGES
             }
         )
+
+    def setup(self, stage: str) -> None:
+        # before Lightning restores a checkpoint (--ckpt_path), so a resumed run keeps its own weights
+        if stage == "fit" and self.init_from:
+            self.load_matching(self.init_from)
+
+    def load_matching(self, source: str) -> tuple[list[str], list[str]]:
+        """Copy every network tensor of checkpoint ``source`` whose name and shape match; returns (loaded, not)."""
+        path = resolve_pretrained(source)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = state.get("state_dict", state) if isinstance(state, dict) else None
+        if not isinstance(state, dict):
+            raise ValueError(f"init_from {source}: {path} holds no state dict; give a checkpoint of `segattn fit`")
+        own = {f"net.{k}": v for k, v in self.net.state_dict().items()}
+        loaded = [k for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)]
+        if not loaded:
+            raise ValueError(f"init_from {source}: no tensor of {path} matches this network by name and shape")
+        self.net.load_state_dict({k[4:]: state[k] for k in loaded}, strict=False)
+        missing = sorted(set(own) - set(loaded))
+        shown = ", ".join(k[4:] for k in missing[:6]) + (f", ... ({len(missing)} in all)" if len(missing) > 6 else "")
+        rank_zero_info(
+            f"init_from {source}: {len(loaded)} of {len(own)} network tensors loaded"
+            + (f"; kept their initialisation (name or shape differ): {shown}" if missing else "")
+        )
+        return loaded, missing
 
     def forward(self, x: Tensor) -> Tensor:
         """Images (B, C, H, W) -> logits (B, 1 or K, H, W)."""

@@ -14,7 +14,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "segattn"
 
-BASE = {"segattn", "files", "labels", "signatures", "runtime"}  # no segattn imports of their own
+BASE = {"segattn", "files", "labels", "signatures", "runtime", "pretrained"}  # no segattn imports of their own
 ALLOWED: dict[str, set[str]] = {
     **{name: {"segattn"} for name in BASE},
     "attention": BASE,

@@ -220,3 +220,26 @@ def test_val_dice_is_on_the_progress_bar_and_the_learning_rate_is_logged(tmp_pat
     trainer.fit(module, datamodule=data)
     assert "val/dice" in trainer.progress_bar_metrics and "val/iou" not in trainer.progress_bar_metrics
     assert "train/lr" in trainer.callback_metrics and "train/lr" not in trainer.progress_bar_metrics
+
+
+def test_init_from_copies_matching_tensors_and_names_the_rest(tmp_path: Path, capsys) -> None:
+    kw = {"encoder_depth": 3, "decoder_channels": (8, 8, 8), "classes": 1}
+    source = SegmentationModule(AttentionUnet("resnet18", **kw), num_classes=2)
+    with torch.no_grad():
+        for p in source.parameters():
+            p.add_(torch.randn_like(p))  # not the default initialisation of a fresh network
+    ckpt = tmp_path / "source.ckpt"
+    torch.save({"state_dict": source.state_dict()}, ckpt)
+
+    target = SegmentationModule(AttentionUnet("resnet18", attention="cbam", **kw), num_classes=2, init_from=str(ckpt))
+    assert target.hparams.init_from == str(ckpt)
+    before = {k: v.clone() for k, v in target.net.state_dict().items()}
+    target.setup("validate")  # only fit starts from other weights
+    assert all(torch.equal(before[k], v) for k, v in target.net.state_dict().items())
+    loaded, missing = target.load_matching(str(ckpt))
+    state = target.net.state_dict()
+    assert all(torch.equal(state[k[4:]], source.net.state_dict()[k[4:]]) for k in loaded)
+    assert missing and all("attention2" in k for k in missing)  # CBAM is new: kept its own initialisation
+    torch.save({"state_dict": {"head.weight": torch.zeros(3)}}, tmp_path / "foreign.ckpt")
+    with pytest.raises(ValueError, match="no tensor"):
+        target.load_matching(str(tmp_path / "foreign.ckpt"))

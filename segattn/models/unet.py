@@ -3,7 +3,8 @@
 With ``attention=None`` it is smp 0.6's ``Unet`` (same parameter names and count; an ``smp.Unet`` state dict loads
 with ``strict=True`` and gives the same outputs). Differences, all on purpose:
 
-- nothing downloads: ``encoder_weights`` is ``None`` or a local file (see :mod:`segattn.models.weights`);
+- pretrained weights come from a local file or, for a tag such as ``imagenet``, through smp / timm's own caches
+  (see :mod:`segattn.models.weights`); nothing else downloads;
 - any input size: the input is padded on the bottom and right to a multiple of ``2 ** encoder_depth`` with
   ``"replicate"`` padding (repeats the border pixels: no artificial edge such as a black frame, which a wall or
   crack model would segment, and unlike ``"reflect"`` it works for inputs smaller than the padding), and the
@@ -27,7 +28,7 @@ from torch import Tensor, nn
 from .block import NormSpec
 from .decoder import AttentionUnetDecoder
 from .spec import AttentionSpec, normalize_attention
-from .weights import load_encoder_weights, resolve_encoder_weights
+from .weights import is_weights_tag, load_encoder_weights, pretrained_encoder, resolve_encoder_weights
 
 Interpolation = Literal["nearest", "bilinear", "bicubic", "area", "nearest-exact"]
 PAD_MODE = "replicate"
@@ -39,8 +40,9 @@ class AttentionUnet(nn.Module):
     Args:
         encoder_name: any name ``smp.encoders.get_encoder`` accepts ("resnet34", "efficientnet-b0", "tu-resnet18" ...).
         encoder_depth: number of encoder stages used (= decoder blocks); smp encoders accept 1..5.
-        encoder_weights: ``None`` (random initialisation) or the path of a local ``.pth``/``.pt``/``.safetensors``
-            file with the encoder's state dict. Never a download: "imagenet" raises ``ValueError``.
+        encoder_weights: ``None`` (random initialisation), a tag smp / timm know (``"imagenet"``: fetched through
+            their caches when online, a one-line error offline) or the path of a local ``.pth``/``.pt``/
+            ``.safetensors`` file with the encoder's state dict (see :mod:`segattn.models.weights`).
         in_channels: image channels.
         classes: output channels (1 for binary segmentation with a sigmoid).
         decoder_channels: output channels of each decoder block, deepest first; one per stage.
@@ -109,6 +111,10 @@ class AttentionUnet(nn.Module):
             raise ValueError(f"encoder_name={encoder_name!r}: {err.args[0] if err.args else err}") from err
         if weights_path is not None:
             load_encoder_weights(self.encoder, weights_path)
+        elif is_weights_tag(encoder_weights):  # the name was checked above with random weights
+            self.encoder = pretrained_encoder(
+                encoder_name, encoder_weights, in_channels=in_channels, depth=encoder_depth
+            )
         self.decoder = AttentionUnetDecoder(
             self.encoder.out_channels,
             decoder_channels,

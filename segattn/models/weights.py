@@ -1,8 +1,14 @@
-"""Encoder weights from a local file. segattn never downloads: pretrained weights are a path the user supplies.
+"""Pretrained encoder weights: a local file, or a tag smp / timm know (``imagenet``, ...) through their own caches.
 
-A file holds the encoder's state dict: ``.pth`` / ``.pt`` (read with ``torch.load(weights_only=True)``) or
-``.safetensors``. Keys may carry an ``encoder.`` prefix (as in a saved ``smp.Unet`` / ``AttentionUnet`` encoder)
-or not (as in ``model.encoder.state_dict()`` or smp's per-encoder ``model.safetensors``). Loading is strict.
+``encoder_weights`` is ``None`` (random initialisation), the path of a local file, or a tag:
+
+- a file holds the encoder's state dict: ``.pth`` / ``.pt`` (read with ``torch.load(weights_only=True)``) or
+  ``.safetensors``. Keys may carry an ``encoder.`` prefix (as in a saved ``smp.Unet`` / ``AttentionUnet``
+  encoder) or not (as in ``model.encoder.state_dict()`` or smp's per-encoder ``model.safetensors``). Strict.
+- a tag goes to smp's ``get_encoder(name, weights=tag)``, which fetches the weights from the Hugging Face hub
+  into its cache, or reads them from there (timm encoders, ``tu-<model>[.<pretrained tag>]``, choose the variant
+  by name; any tag means "pretrained"). Offline and not cached, this fails in one line naming the encoder, the
+  tag, the cache folders and the local-file alternative; nothing else here ever touches the network.
 """
 
 from __future__ import annotations
@@ -19,22 +25,31 @@ PREFIX = "encoder."
 _SHOWN = 8  # keys listed per kind in an error message
 
 
+def is_weights_tag(encoder_weights: object) -> bool:
+    """A pretrained-weights name such as ``imagenet`` (no path separator, no weights-file suffix), not a file."""
+    if not isinstance(encoder_weights, str) or not encoder_weights:
+        return False
+    text = encoder_weights
+    return (
+        "/" not in text and "\\" not in text and not text.lower().endswith(WEIGHT_SUFFIXES) and not Path(text).exists()
+    )
+
+
 def resolve_encoder_weights(encoder_weights: str | os.PathLike[str] | None) -> Path | None:
-    """Check ``encoder_weights`` before anything is built: ``None`` or an existing local weights file."""
-    if encoder_weights is None:
+    """Check a weights *file* before anything is built: ``None`` (no file: random init or a tag), or its path."""
+    if encoder_weights is None or is_weights_tag(encoder_weights):
         return None
     if not isinstance(encoder_weights, (str, os.PathLike)):
         raise ValueError(
-            f"encoder_weights must be None or a path to a local weights file, got {encoder_weights!r} "
-            f"({type(encoder_weights).__name__})"
+            f"encoder_weights must be None, a tag such as 'imagenet' or a path to a local weights file, got "
+            f"{encoder_weights!r} ({type(encoder_weights).__name__})"
         )
     path = Path(encoder_weights).expanduser()
     if not path.is_file():
         raise ValueError(
-            f"encoder_weights={str(encoder_weights)!r} is not an existing file. segattn never downloads weights: "
-            f"pass None (random initialisation) or the path of a local {'/'.join(WEIGHT_SUFFIXES)} file holding "
-            "the encoder's state dict (fetch it once on a machine with internet, e.g. smp's model.safetensors "
-            "for that encoder, or save `model.encoder.state_dict()` of a trained model)"
+            f"encoder_weights={str(encoder_weights)!r} is not an existing file: pass None (random initialisation), "
+            f"a tag smp knows for the encoder (e.g. imagenet) or the path of a local {'/'.join(WEIGHT_SUFFIXES)} "
+            "file holding the encoder's state dict"
         )
     if path.suffix.lower() not in WEIGHT_SUFFIXES:
         raise ValueError(
@@ -102,3 +117,37 @@ def load_encoder_weights(encoder: nn.Module, path: Path) -> None:
 def _head(keys: list[str]) -> str:
     shown = ", ".join(keys[:_SHOWN])
     return f"[{shown}{', ...' if len(keys) > _SHOWN else ''}]"
+
+
+def cache_folders() -> str:
+    """Where smp and timm keep downloaded weights: the Hugging Face hub cache, and torch's hub folder."""
+    import torch.hub
+    from huggingface_hub import constants
+
+    return f"{constants.HF_HUB_CACHE} (Hugging Face) or {Path(torch.hub.get_dir()) / 'checkpoints'} (torch)"
+
+
+def pretrained_encoder(name: str, tag: str, *, in_channels: int, depth: int) -> nn.Module:
+    """smp's ``get_encoder(name, weights=tag)``: the pretrained encoder, from the cache or the hub.
+
+    A tag smp does not know for this encoder is a ``ValueError`` listing the ones it knows; weights that are
+    neither cached nor downloadable (offline) a ``ValueError`` naming the encoder, the tag, the caches and the
+    local-file alternative, in one line.
+    """
+    from segmentation_models_pytorch.encoders import encoders, get_encoder
+
+    if not name.startswith("tu-") and name in encoders and tag not in encoders[name]["pretrained_settings"]:
+        known = sorted(encoders[name]["pretrained_settings"])
+        raise ValueError(f"encoder_weights={tag!r} is not a tag smp knows for {name}; it knows {known}")
+    weights: str | bool = True if name.startswith("tu-") else tag  # timm: the variant is in the encoder's name
+    try:
+        return get_encoder(name, in_channels=in_channels, depth=depth, weights=weights)
+    except (KeyError, ValueError) as err:
+        raise ValueError(f"encoder_weights={tag!r} for {name}: {err.args[0] if err.args else err}") from err
+    except Exception as err:  # noqa: BLE001 - hub / network errors differ by library and version; all mean the same
+        raise ValueError(
+            f"encoder_weights={tag!r} for encoder {name}: the weights are not in the cache ({cache_folders()}) and "
+            f"could not be fetched ({type(err).__name__}: {str(err).splitlines()[0][:160] if str(err) else ''}); "
+            "fetch them once on a machine with internet (same cache), or pass encoder_weights as the path of a "
+            "local .pth/.safetensors file with the encoder's state dict"
+        ) from err

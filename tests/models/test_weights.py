@@ -63,14 +63,37 @@ def test_path_object_and_timm_encoder(tmp_path: Path) -> None:
     _assert_encoder_equals(model, state)
 
 
-def test_imagenet_is_rejected_without_any_download(monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_download(*args: object, **kwargs: object) -> None:
-        raise AssertionError("hf_hub_download was called")
+def test_a_tag_loads_through_smps_own_download_and_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # what smp fetches for resnet18 / imagenet, served from this folder instead of the hub (no test may download)
+    state = _trained_encoder_state()
+    save_file(state, str(tmp_path / "model.safetensors"))
+    (tmp_path / "config.json").write_text("{}")
+    asked = []
 
-    monkeypatch.setattr(smp.encoders, "hf_hub_download", no_download)
-    expected = r"encoder_weights='imagenet' is not an existing file\. segattn never downloads"
-    with pytest.raises(ValueError, match=expected):
-        AttentionUnet("resnet18", encoder_weights="imagenet")
+    def from_cache(repo_id: str, filename: str, revision: str | None = None, **kwargs: object) -> str:
+        asked.append((repo_id, filename))
+        return str(tmp_path / filename)
+
+    monkeypatch.setattr(smp.encoders, "hf_hub_download", from_cache)
+    model = AttentionUnet("resnet18", encoder_weights="imagenet", decoder_channels=SMALL)
+    _assert_encoder_equals(model, state)
+    assert ("smp-hub/resnet18.imagenet", "model.safetensors") in asked
+    assert model.config["encoder_weights"] is None  # the architecture only; checkpoints carry the weights
+
+
+@pytest.mark.parametrize("encoder", ["resnet18", "tu-resnet18"])
+def test_offline_a_tag_fails_in_one_line_naming_the_cache_and_the_file_alternative(encoder: str) -> None:
+    with pytest.raises(ValueError) as info:  # tests run offline: the network is cut (tests/conftest.py)
+        AttentionUnet(encoder, encoder_weights="imagenet", decoder_channels=SMALL)
+    message = str(info.value)
+    assert len(message.splitlines()) == 1
+    for part in (f"encoder_weights='imagenet' for encoder {encoder}", "not in the cache", "hub", "local .pth"):
+        assert part in message, (part, message)
+
+
+def test_an_unknown_tag_lists_the_known_ones() -> None:
+    with pytest.raises(ValueError, match=r"'imagenett' is not a tag smp knows for resnet18; it knows \[.*'imagenet'"):
+        AttentionUnet("resnet18", encoder_weights="imagenett")
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:
