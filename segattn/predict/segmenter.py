@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from segattn.pretrained import resolve as resolve_pretrained
+
 from .assemble import OutputSpec, resize_planes
 from .checkpoint import PredictConfig, load_checkpoint
 from .engine import PredictResult, new_run_id, predict_folder
@@ -41,8 +43,9 @@ class Segmenter:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, *, trust: bool = False) -> Segmenter:
-        """Load a checkpoint written by ``segattn fit`` (read once, ``weights_only=True`` unless ``trust``)."""
-        net, config = load_checkpoint(Path(path), trust=trust)
+        """Load a checkpoint written by ``segattn fit`` (read once, ``weights_only=True`` unless ``trust``), or a
+        packaged model by name (``"walls"``)."""
+        net, config = load_checkpoint(resolve_pretrained(path), trust=trust)
         return cls(net, config)
 
     @property

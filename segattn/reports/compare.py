@@ -35,6 +35,11 @@ from segattn.scoring.counts import EMPTY_RULES, EmptyRule, dice_from_counts
 from segattn.scoring.stats import bootstrap_ci, holm, paired_difference
 
 COMPARE_FORMAT = "segattn-compare/1"
+TIMING_NOTE = (
+    "timings are each run's own, measured while it ran under whatever load the machine had, so they are not a fair "
+    "comparison between runs; for costs measured side by side use bench/train_step.py (the same machine state for "
+    "every variant)"
+)
 COMPARE_MARKERS = ("compare.json", "compare.md", "compare.html")
 
 
@@ -144,6 +149,7 @@ def compare_runs(
         "bootstrap": {"method": "percentile", "n_resamples": 10_000, "confidence": 0.95, "seed": seed},
         "test": "Wilcoxon signed-rank, two-sided, zero differences "
         "dropped (scipy.stats.wilcoxon); p_holm: Holm-adjusted over the variants",
+        "timings": TIMING_NOTE,
         "runs": rows,
     }
     result = _no_nan(result)
@@ -189,8 +195,8 @@ def _table(result: dict) -> tuple[list[str], list[list[str]]]:
         "pairs",
         "params",
         "FLOPs",
-        "train ms/step",
-        "infer ms/image",
+        "train ms/step*",
+        "infer ms/image*",
     ]
     rows = []
     for r in result["runs"]:
@@ -246,7 +252,7 @@ def _write_outputs(out: Path, result: dict) -> None:
         (out / rel).write_text(svg)
     intro = (
         f"Baseline: {result['baseline']}. {result['n_images']} images, empty-mask rule "
-        f"{result['empty_rule']!r}. Score: {result['score']}. Test: {result['test']}."
+        f"{result['empty_rule']!r}. Score: {result['score']}. Test: {result['test']}. * {TIMING_NOTE}"
     )
     md = ["# Run comparison", "", intro, "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     md += ["| " + " | ".join(r) + " |" for r in rows]
