@@ -1,0 +1,190 @@
+"""Do segattn's defaults win on real data? segattn's default recipe against a hand-written smp loop (issue 15).
+
+On every real set in ``../shared/datasets`` (skipped when absent), at equal optimizer steps (``short`` = 132,
+``long`` = 770 steps of batch 8 on 256² crops, the budgets of the issue), over seeds:
+
+- ``segattn``: ``segattn fit --config unet`` with the resnet18 encoder of the reference (the only override besides
+  the data, the steps and the seed; ``--segattn-args`` adds more, to measure one change at a time), validation
+  every epoch and the best checkpoint by ``val/dice``, then ``segattn predict`` (tiled) on the test images;
+- ``reference``: ``bench/reference_loop.py`` (no segattn code: smp.Unet resnet18, AdamW 1e-3 cosine, BCE + soft
+  Dice, flips / rot90 only), whole-image prediction;
+
+both scored by ``segattn evaluate`` on the same test images, compared per image with ``segattn compare``'s
+statistics (mean over seeds per image, paired difference segattn - reference, 95% bootstrap CI, Wilcoxon).
+
+Splits are fixed: the sorted stems permuted with seed 0, then test / val / train (``SPLITS``); the reference trains
+on the train split only, segattn also picks its checkpoint on the val split (its default). ``cvc_fp`` (A4 scans at
+300 dpi) is downscaled by 0.5 (area averaging; masks nearest) to keep a run on 2 cores in minutes.
+
+    python bench/quality.py --sets crackforest --budgets short --seeds 0,1,2
+    python bench/quality.py --segattn-args "--data.train_transforms ..." --tag light_aug
+
+Results: ``bench/results/quality[_<tag>].json`` and a table on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing segattn
+from bench import _common  # noqa: E402
+
+REPO = _common.REPO_ROOT
+SHARED = REPO.parent / "shared" / "datasets"
+SPLITS = {"cvc_fp": (42, 8), "crackforest": (36, 12), "isbi2012_membranes": (9, 3)}  # (test, val); rest: train
+DOWNSCALE = {"cvc_fp": 0.5}
+BUDGETS = {"short": 132, "long": 770}
+
+
+def prepare(name: str, cache: Path) -> Path:
+    """``cache/<name>``: the set in segattn's folder layout with its fixed splits (made once)."""
+    root = cache / name
+    if (root / "splits" / "test.txt").is_file():
+        return root
+    src = SHARED / name
+    keys = sorted(p.stem for p in (src / "images").iterdir())
+    order = [keys[i] for i in np.random.default_rng(0).permutation(len(keys))]
+    n_test, n_val = SPLITS[name]
+    splits = {"test": order[:n_test], "val": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
+    factor = DOWNSCALE.get(name, 1.0)
+    for sub in ("images", "masks"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for key in keys:
+        image = cv2.imread(str(next((src / "images").glob(f"{key}.*"))), cv2.IMREAD_UNCHANGED)
+        mask = cv2.imread(str(next((src / "masks").glob(f"{key}.*"))), cv2.IMREAD_UNCHANGED)
+        if factor != 1.0:
+            image = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+            mask = cv2.resize(mask, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST)
+        cv2.imwrite(str(root / "images" / f"{key}.png"), image)
+        cv2.imwrite(str(root / "masks" / f"{key}.png"), mask)
+    (root / "splits").mkdir(exist_ok=True)
+    for split, ks in splits.items():
+        (root / "splits" / f"{split}.txt").write_text("\n".join(ks) + "\n")
+    return root
+
+
+def _run(cmd: list[str], log: Path) -> float:
+    start = time.perf_counter()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONWARNINGS": "ignore"}
+    with open(log, "w") as f:
+        proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{shlex.join(cmd)} failed ({proc.returncode}); see {log}")
+    return time.perf_counter() - start
+
+
+def segattn(*args: str) -> list[str]:
+    return [sys.executable, "-m", "segattn", *args]
+
+
+def test_masks(root: Path) -> Path:
+    """A folder of the test split's masks only (links), for ``segattn evaluate``."""
+    folder = root / "test_masks"
+    if not folder.is_dir():
+        folder.mkdir()
+        for key in (root / "splits" / "test.txt").read_text().split():
+            (folder / f"{key}.png").symlink_to(root / "masks" / f"{key}.png")
+    return folder
+
+
+def test_images(root: Path) -> Path:
+    folder = root / "test_images"
+    if not folder.is_dir():
+        folder.mkdir()
+        for key in (root / "splits" / "test.txt").read_text().split():
+            (folder / f"{key}.png").symlink_to(root / "images" / f"{key}.png")
+    return folder
+
+
+def run_segattn(root: Path, steps: int, seed: int, out: Path, extra: list[str]) -> dict:
+    fit = segattn("fit", "--config", "unet", "--data.root", str(root), "--model.net.init_args.encoder_name",
+                  "resnet18", "--trainer.max_steps", str(steps), "--trainer.max_epochs", "-1", "--seed_everything",
+                  str(seed), "--trainer.default_root_dir", str(out), "--checkpoint.dirpath", str(out / "ckpt"),
+                  "--trainer.enable_progress_bar", "false", *extra)  # fmt: skip
+    seconds = _run(fit, out / "fit.log")
+    ckpts = [p for p in (out / "ckpt").glob("best*.ckpt")]
+    ckpt = ckpts[0] if ckpts else out / "ckpt" / "last.ckpt"
+    predict = segattn("predict", "--ckpt_path", str(ckpt), "--input", str(test_images(root)), "--output",
+                      str(out / "pred"), "--no_progress")  # fmt: skip
+    _run(predict, out / "predict.log")
+    return {"train_seconds": seconds, "checkpoint": ckpt.name}
+
+
+def run_reference(root: Path, steps: int, seed: int, out: Path) -> dict:
+    cmd = [sys.executable, str(REPO / "bench" / "reference_loop.py"), "--root", str(root), "--steps", str(steps),
+           "--seed", str(seed), "--out", str(out / "pred")]  # fmt: skip
+    _run(cmd, out / "reference.log")
+    return {"train_seconds": json.loads((out / "pred" / "run.json").read_text())["train_seconds"]}
+
+
+def score(root: Path, out: Path) -> None:
+    _run(segattn("evaluate", "--pred", str(out / "pred" / "masks"), "--gt", str(test_masks(root)), "--out",
+                 str(out / "report"), "--examples", "0"), out / "evaluate.log")  # fmt: skip
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sets", default=",".join(SPLITS))
+    p.add_argument("--budgets", default="short,long")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--methods", default="segattn,reference")
+    p.add_argument("--segattn-args", default="", help="extra arguments for segattn fit (one change at a time)")
+    p.add_argument("--tag", default="", help="names the results file and the run folders")
+    p.add_argument("--work", type=Path, default=Path("/tmp/segattn-quality"))
+    a = p.parse_args()
+    extra = shlex.split(a.segattn_args)
+    results: dict = {"machine": _common.machine_info(), "method": __doc__, "args": vars(a), "sets": {}}
+    from segattn.reports.compare import compare_runs
+
+    for name in a.sets.split(","):
+        if not (SHARED / name).is_dir():
+            print(f"{name}: {SHARED / name} is absent, skipped")
+            continue
+        root = prepare(name, a.work / "data")
+        for budget in a.budgets.split(","):
+            steps = BUDGETS[budget]
+            base = a.work / "runs" / (a.tag or "default") / name / budget
+            entry: dict = {"steps": steps, "runs": {}}
+            for method in a.methods.split(","):
+                for seed in (int(s) for s in a.seeds.split(",")):
+                    out = base / method / f"seed{seed}"
+                    if (out / "report" / "summary.json").is_file():
+                        info = json.loads((out / "info.json").read_text())
+                    else:
+                        out.mkdir(parents=True, exist_ok=True)
+                        run = run_segattn if method == "segattn" else run_reference
+                        info = (
+                            run(root, steps, seed, out, extra) if method == "segattn" else run(root, steps, seed, out)
+                        )
+                        score(root, out)
+                        (out / "info.json").write_text(json.dumps(info))
+                    summary = json.loads((out / "report" / "summary.json").read_text())
+                    entry["runs"][f"{method}/seed{seed}"] = {
+                        **info, "dice_pooled": summary["foreground"]["dice_dataset"],
+                        "dice_mean_per_image": summary["per_image_foreground"]["dice_mean"],
+                    }  # fmt: skip
+                    print(f"{name} {budget} {method} seed {seed}: pooled Dice "
+                          f"{entry['runs'][f'{method}/seed{seed}']['dice_pooled']:.4f}", flush=True)  # fmt: skip
+            methods = a.methods.split(",")
+            if {"segattn", "reference"} <= set(methods):
+                cmp = compare_runs([base / "reference", base / "segattn"], base / "compare", overwrite=True)
+                diff = cmp["runs"][1]["difference"]
+                entry["segattn_minus_reference"] = diff
+                ci = f"[{diff['low']:+.4f}, {diff['high']:+.4f}]"
+                print(f"{name} {budget}: segattn - reference per image {diff['mean']:+.4f} {ci}", flush=True)
+            results["sets"].setdefault(name, {})[budget] = entry
+    _common.write_json(results, f"quality_{a.tag}" if a.tag else "quality")
+
+
+if __name__ == "__main__":
+    main()
