@@ -302,3 +302,18 @@ def test_floorplans_writes_pairs_and_refuses_to_overwrite(tmp_path: Path, capsys
     assert exit_code(["floorplans", "--out", str(out), "--n", "3", "--size", "64", "--seed", "1"]) == 2
     assert "refusing to overwrite" in capsys.readouterr().err
     assert {p: p.read_bytes() for p in images + masks} == before
+
+
+def test_a_run_prints_none_of_lightnings_notices(tiny: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("PYTHONWARNINGS", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "segattn", "fit", "--config", str(tiny), "--trainer.logger", "true",
+         "--trainer.default_root_dir", str(tmp_path)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout + proc.stderr
+    for notice in ("litlogger", "tensorboardX", "LeafSpec", "args parameter is intended"):
+        assert notice not in out, notice
+    assert "best checkpoint (val/dice" in out  # the run's own lines are still there
