@@ -26,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing segattn
@@ -110,7 +111,19 @@ def predict_trials(work: Path, trials: int, rng: random.Random) -> dict:
         counts["temporaries_after_kill"] += len(list(out.rglob("*.tmp")))
         run(segattn("predict", *args, "--output", str(out)), work)
         after = digests(out, "*.png") | digests(out, "*.npy")
-        counts["rerun_differs"] += int(after != reference)
+        differs = sorted(k for k in reference.keys() | after.keys() if reference.get(k) != after.get(k))
+        counts["rerun_differs"] += int(bool(differs))
+        if differs:  # what differs, and by how much (npy: the largest probability difference)
+            detail = []
+            for k in differs[:5]:
+                if k.endswith(".npy") and (out / k).is_file() and (work / "reference" / k).is_file():
+                    delta = np.abs(np.load(out / k) - np.load(work / "reference" / k)).max()
+                    detail.append(f"{k}: max |Δp| {delta:.3g}")
+                else:
+                    detail.append(
+                        f"{k}: {'missing' if not (out / k).is_file() else 'extra' if k not in reference else 'differs'}"
+                    )
+            counts.setdefault("differences", []).append(detail)
         counts["temporaries_after_rerun"] += len(list(out.rglob("*.tmp")))
     return counts
 

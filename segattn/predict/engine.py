@@ -47,10 +47,11 @@ class TilePredictor(pl.LightningModule):
         return probabilities(self.net(x))
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        x = batch["image"]  # (n, C, T, T)
-        if x.shape[0] == 0:  # a batch carrying only skipped / failed events
+        x = batch["image"]  # (batch_size, C, T, T): n tiles, then zero slots (see TileStream)
+        n = batch["tile_pos"].shape[0]
+        if n == 0:  # a batch carrying only skipped / failed events
             return x.new_zeros((0, self.channels, *x.shape[-2:]))
-        return predict_with_tta(self, x, self.tta)
+        return predict_with_tta(self, x, self.tta)[:n]  # (n, channels, T, T)
 
 
 @dataclass

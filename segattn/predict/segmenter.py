@@ -88,10 +88,11 @@ class Segmenter:
         memory = torch.channels_last if getattr(self.net, "channels_last", False) else torch.contiguous_format
         strips = []
         for chunk in _chunks(grid.positions, batch_size):
-            batch = torch.empty((len(chunk), prep.in_channels, tile, tile), memory_format=memory)
-            for slot, (y, x) in zip(batch, chunk, strict=True):
+            # a full batch every time, as the folder stream does: results never depend on the batch size
+            batch = torch.empty((batch_size, prep.in_channels, tile, tile), memory_format=memory).zero_()
+            for slot, (y, x) in zip(batch, chunk, strict=False):
                 fill_tile(prep, array, y, x, slot)
-            probs = predict_with_tta(lambda t: probabilities(self.net(t)), batch.to(self.device), tta)
+            probs = predict_with_tta(lambda t: probabilities(self.net(t)), batch.to(self.device), tta)[: len(chunk)]
             for p, (y, x) in zip(probs, chunk, strict=True):
                 strips.extend(s.cpu() for _, s in blender.add(p, y, x))
         probs = torch.cat(strips, dim=1)  # (C, h, w) at the tiled size

@@ -4,7 +4,8 @@ A ``torch.utils.data.IterableDataset`` (used with ``DataLoader(batch_size=None)`
 already batches: ``batch_size`` tiles taken in order from one image after another, so the last
 tiles of one image and the first of the next share a forward pass. Each batch is a dict:
 
-- ``image``: (n, C, tile, tile) float32, preprocessed exactly as in training (n may be 0);
+- ``image``: (batch_size, C, tile, tile) float32, preprocessed exactly as in training; only the first n slots
+  are tiles (n may be 0), the rest zeros, so every forward pass has the same batch size;
 - ``tile_pos``: (n, 3) int64 rows ``[image index, y, x]``, each image's tiles in raster order;
 - ``events``: list of :class:`ImageEvent` — an image starting (its first tile is in this batch or
   comes later), skipped (all outputs already exist) or failed (unreadable) — in input order.
@@ -144,8 +145,12 @@ class TileStream(IterableDataset):
         return torch.empty(shape, dtype=torch.float32, memory_format=self.memory_format)
 
     def _batch(self, batch: Tensor, pos: list[tuple[int, int, int]], events: list[ImageEvent]) -> dict[str, Any]:
-        image = batch[: len(pos)]  # (n, C, T, T), n may be 0
-        return {"image": image, "tile_pos": torch.tensor(pos, dtype=torch.int64).reshape(-1, 3), "events": events}
+        # always the full (batch_size, C, T, T) tensor, its unused slots zeroed: the network then always sees the
+        # same batch size, so a tile's probabilities do not depend on which other images are in the run (a kernel
+        # chosen for another batch size differs in the last bits, and a resumed run must equal an uninterrupted one)
+        batch[len(pos) :].zero_()
+        tile_pos = torch.tensor(pos, dtype=torch.int64).reshape(-1, 3)  # (n, 3): the first n slots are tiles
+        return {"image": batch, "tile_pos": tile_pos, "events": events}
 
 
 def resize(image: np.ndarray, factor: float) -> np.ndarray:

@@ -63,7 +63,10 @@ def test_in_place_batches_equal_the_plain_path(tmp_path: Path, channels_last: bo
         return list(stream)
 
     plain, fast = batches(_Plain(pre), False), batches(_InPlace(pre), channels_last)
-    assert len(plain) == len(fast) and sum(b["image"].shape[0] for b in fast) == 3 * 2 + 1 + 1  # 70 x 53: 3 x 2 tiles
+    assert len(plain) == len(fast) and sum(b["tile_pos"].shape[0] for b in fast) == 3 * 2 + 1 + 1  # 70 x 53: 3 x 2
+    assert all(b["image"].shape[0] == 3 for b in fast)  # always a full batch: the model sees one batch size
+    last = fast[-1]
+    assert torch.equal(last["image"][last["tile_pos"].shape[0] :], torch.zeros_like(last["image"][2:]))
     for a, b in zip(plain, fast, strict=True):
         assert torch.equal(a["tile_pos"], b["tile_pos"])
         assert [e._replace(seconds=0.0) for e in a["events"]] == [e._replace(seconds=0.0) for e in b["events"]]
