@@ -87,22 +87,13 @@ def segattn(*args: str) -> list[str]:
     return [sys.executable, "-m", "segattn", *args]
 
 
-def test_masks(root: Path) -> Path:
-    """A folder of the test split's masks only (links), for ``segattn evaluate``."""
-    folder = root / "test_masks"
+def test_split(root: Path, sub: str) -> Path:
+    """A folder of links to the test split's files under ``root/sub`` (images or masks), for predict / evaluate."""
+    folder = root / f"test_{sub}"
     if not folder.is_dir():
         folder.mkdir()
         for key in (root / "splits" / "test.txt").read_text().split():
-            (folder / f"{key}.png").symlink_to(root / "masks" / f"{key}.png")
-    return folder
-
-
-def test_images(root: Path) -> Path:
-    folder = root / "test_images"
-    if not folder.is_dir():
-        folder.mkdir()
-        for key in (root / "splits" / "test.txt").read_text().split():
-            (folder / f"{key}.png").symlink_to(root / "images" / f"{key}.png")
+            (folder / f"{key}.png").symlink_to(root / sub / f"{key}.png")
     return folder
 
 
@@ -114,7 +105,7 @@ def run_segattn(root: Path, steps: int, seed: int, out: Path, extra: list[str]) 
     seconds = _run(fit, out / "fit.log")
     ckpts = [p for p in (out / "ckpt").glob("best*.ckpt")]
     ckpt = ckpts[0] if ckpts else out / "ckpt" / "last.ckpt"
-    predict = segattn("predict", "--ckpt_path", str(ckpt), "--input", str(test_images(root)), "--output",
+    predict = segattn("predict", "--ckpt_path", str(ckpt), "--input", str(test_split(root, 'images')), "--output",
                       str(out / "pred"), "--no_progress")  # fmt: skip
     _run(predict, out / "predict.log")
     return {"train_seconds": seconds, "checkpoint": ckpt.name}
@@ -128,7 +119,7 @@ def run_reference(root: Path, steps: int, seed: int, out: Path) -> dict:
 
 
 def score(root: Path, out: Path) -> None:
-    _run(segattn("evaluate", "--pred", str(out / "pred" / "masks"), "--gt", str(test_masks(root)), "--out",
+    _run(segattn("evaluate", "--pred", str(out / "pred" / "masks"), "--gt", str(test_split(root, 'masks')), "--out",
                  str(out / "report"), "--examples", "0"), out / "evaluate.log")  # fmt: skip
 
 
