@@ -28,6 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "reports": BASE | {"scoring", "data"},
     "callbacks": BASE | {"scoring", "reports", "models", "module"},
     "predict": BASE | {"models", "attention", "data"},
+    "explain": BASE | {"predict", "models", "attention", "data", "reports"},
     "commands": None,  # the top: may import anything
     "__main__": {"commands"},
 }
