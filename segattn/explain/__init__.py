@@ -8,7 +8,7 @@
 Parts, each importing only the ones before it: ``capture`` (forward hooks on every attention module, installed
 only inside ``with Capture(net)``), ``points`` (query points from the prediction or the user), ``tiles`` (the
 image through prediction's tiling, maps blended like probabilities), ``explainer`` (:func:`explain`, the
-:class:`Explanation`).
+:class:`Explanation`), ``gallery`` (``.npy`` maps, PNG overlays and the self-contained ``explain.html``).
 """
 
 from .capture import Capture, Site, SiteMaps, find_sites
