@@ -57,7 +57,7 @@ NOTES = (
     ),
 )
 _EXTRA_STYLE = (
-    "<style>.panels{grid-template-columns:repeat(auto-fill,minmax(min(100%,180px),1fr))}"
+    "<style>.panels{grid-template-columns:repeat(auto-fill,minmax(min(100%,220px),1fr))}"
     ".strip{margin:.4em 0}.strip svg{display:block;width:100%;max-width:480px}.heatmap svg{max-width:640px}"
     "h3{font-size:1em;margin:1.2em 0 .3em}.note{color:#444;font-size:.9em}</style>"
 )
@@ -233,6 +233,11 @@ class Gallery:
             small = draw.mark_points(small, marks, scale=scale)
         return _Panel(caption, data_uri(small), small.shape[1], small.shape[0])
 
+    @property
+    def listed(self) -> list[str]:
+        """Every file of the gallery, relative to its folder: what ``explain.json`` lists (after :meth:`finish`)."""
+        return [*MARKERS, *self.files]
+
     # ---- the page and the index -----------------------------------------------------------------------------------
     def finish(self) -> Path:
         """Write ``explain.html`` and ``explain.json`` (which lists every file written); returns the page's path."""
@@ -258,7 +263,7 @@ class Gallery:
             "notes": dict(NOTES),
             "images": self.records,
             "failed": [{"name": n, "error": e} for n, e in self.failed],
-            "files": [*MARKERS, *self.files],
+            "files": self.listed,
         }
         write_bytes(self.out / MARKERS[0], (json.dumps(index, indent=2) + "\n").encode("utf-8"), overwrite=True)
         return self.out / MARKERS[1]
