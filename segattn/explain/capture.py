@@ -3,7 +3,8 @@
 A *site* is one attention module of an :class:`~segattn.models.AttentionUnet` decoder: block ``i`` (stage ``i``,
 deepest first) and its slot, ``pre`` (``attention1``), ``post`` (``attention2``) or ``skip`` (``skip_gate``, the
 Oktay gate). For each registered attention a probe hooks the submodule that computes the attention's own
-quantity and keeps that tensor as the module computed it (``raw``), plus its readable form:
+quantity and keeps that tensor, only reshaped (a channel gate as (B, C), a spatial gate as (B, h, w)); where the
+readable form is a summary (gather-excite's per-channel, per-position gate) the tensor itself is kept as ``raw``:
 
 =================  =====================================  ===========================================================
 attention          hooked output                          kept (B = batch, C channels, h x w the feature map)

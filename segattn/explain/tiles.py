@@ -118,7 +118,9 @@ def _to_input(value: Tensor, padded: tuple[int, int], tile: int, mode: str) -> T
 
 
 @torch.no_grad()
-def run_points(net: nn.Module, prep: Preprocessing, array: np.ndarray, points: list[Point], grid: TileGrid) -> list:
+def run_points(
+    net: nn.Module, prep: Preprocessing, array: np.ndarray, points: list[Point], grid: TileGrid
+) -> list[PointMaps]:
     """Pass 2: for each point, its self-attention / PSA maps over the tile that holds it (``PointMaps``)."""
     if not points or not any(s.name in ("self_attention", "psa") for s in find_sites(net)):
         return []
