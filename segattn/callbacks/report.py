@@ -16,9 +16,11 @@ PNG, so ``segattn evaluate --pred <report_dir>/predictions --gt <masks>`` reprod
 - ``inference_ms_per_image``: wall time of the model's forward passes over the test set (after the first batch)
   divided by the number of images; post-processing and metric updates are not included.
 
-When the network has attention in its decoder, the report also holds ``attention/explain.html`` (and its maps and
-figures): what every attention computed for the best and worst images (:mod:`segattn.explain`), from one forward
-pass of each whole image, linked from ``report.html``; its files are listed in ``summary.json`` like the others.
+When the network has attention in its decoder, the report also holds ``attention/explain.html`` and its
+``explain.json``: what every attention computed for the best and worst images (:mod:`segattn.explain`), from one
+forward pass of each whole image, linked from ``report.html`` and listed in ``summary.json`` like the other files.
+Only the page is written (panels embedded, no ``.npy`` maps or full-size figures: ``segattn explain`` writes
+those), so it costs about the time of the examples' panels.
 
 Under DDP each process scores its own images; rows are gathered, de-duplicated by dataset index and written by
 global rank 0.
@@ -246,6 +248,7 @@ class ReportCallback(L.Callback):
             overwrite=True,  # the report folder was made ready for this report: its earlier files are gone
             source={"images": "the best and worst test images of this report, each as one tile"},
             title="Attention maps of the best and worst test images",
+            write_files=False,  # the page alone (panels embedded): .npy maps are for `segattn explain`
         )
         for ex in {e.name: e for e in [*keeper.best, *keeper.worst]}.values():
             x = inputs.get(ex.name)

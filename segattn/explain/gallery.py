@@ -7,16 +7,17 @@
                                                    explain.json, as x0, y0, x1, y1)
     figures/<image>/prediction.png, figures/<image>/<the same names>.png    the maps drawn over the image
 
-``explain.html`` is the Dice report's page (same style, same self-contained layout, panels embedded as JPEG or PNG,
-whichever is smaller): a legend, the channel gates of every image as one heatmap per gate with the channels that
-move most between images marked, then per image its picture and prediction (with the query points) and one row
-per decoder stage that carries attention. Images are added one at a time and only small panels are kept, so a
-folder of any length fits in memory. As the Dice report, an existing gallery is replaced only with ``overwrite``,
-and then only the files its ``explain.json`` listed.
+``explain.html`` is the Dice report's page (same style, same self-contained layout; panels embedded as JPEG with
+full colour resolution, as the report's scanned-page panels are): a legend, the channel gates of every image as one
+heatmap per gate with the channels that move most between images marked, then per image its picture and
+prediction (with the query points) and one row per decoder stage that carries attention. Images are added one at a
+time and only small panels are kept, so a folder of any length fits in memory. As the Dice report, an existing
+gallery is replaced only with ``overwrite``, and then only the files its ``explain.json`` listed.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import re
@@ -24,10 +25,11 @@ from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path, PurePosixPath
 
+import cv2
 import numpy as np
 
 from segattn.files import write_bytes
-from segattn.reports.render import data_uri, html_page, key_value_html, png_bytes, table_html
+from segattn.reports.render import html_page, jpeg_bytes, key_value_html, table_html
 from segattn.reports.writer import prepare_out_dir
 
 from . import draw
@@ -36,6 +38,7 @@ from .strips import heatmap_svg, moving_channels, scale_svg, strip_svg
 
 MARKERS = ("explain.json", "explain.html")  # the JSON listing the files comes first
 FORMAT = "segattn-explain/1"
+PNG_LEVEL = 3
 SLOTS = {"post": "on the block output", "pre": "on the block input", "skip": "gating the skip connection"}
 NOTES = (
     (
@@ -100,6 +103,7 @@ class Gallery:
         reads: folders the run reads, by flag (``{"--input": folder}``): ``out`` may not lie inside one.
         source: what was explained (checkpoint, input), shown at the top of the page and stored in the JSON.
         panel_side: largest side of a panel embedded in the page; figure_side: of a PNG in ``figures/``.
+        write_files: also the ``maps/`` and ``figures/`` files (False: only the page and ``explain.json``).
     """
 
     def __init__(
@@ -112,10 +116,13 @@ class Gallery:
         panel_side: int = 256,
         figure_side: int = 1024,
         title: str = "Attention maps",
+        write_files: bool = True,
     ) -> None:
         self.out = prepare_out_dir(Path(out), reads=reads or {}, overwrite=overwrite, markers=MARKERS)
+        if not write_files and not any((self.out / "figures").iterdir()):
+            (self.out / "figures").rmdir()  # made by prepare_out_dir for the Dice report's figures
         self.source, self.title = dict(source or {}), title
-        self.panel_side, self.figure_side = panel_side, figure_side
+        self.panel_side, self.figure_side, self.write_files = panel_side, figure_side, write_files
         self.files: list[str] = []
         self.cards: list[_Card] = []
         self.records: list[dict] = []
@@ -134,7 +141,7 @@ class Gallery:
             "width": w,
             "tile": ex.tile,
             "tiles": ex.tiles,
-            "maps": f"maps/{stem}",
+            "maps": f"maps/{stem}" if self.write_files else None,
             "points": [
                 {"label": p.label, "kind": p.kind, "x": p.x, "y": p.y, "tile_box": [b[1], b[0], b[3], b[2]]}
                 for p, b in zip(ex.points, ex.boxes, strict=True)
@@ -177,13 +184,13 @@ class Gallery:
             picture = draw.overlay(ex.display, values, lo=lo, hi=hi)
             self._png(f"figures/{stem}/{name}.png", picture)
             row.panels.append(self._panel(f"{label}: {lo:.3g} to {hi:.3g}", picture))
-            entry["spatial"][label] = {"file": f"maps/{stem}/{name}.npy", "min": lo, "max": hi}
+            entry["spatial"][label] = {"file": self._npy_name(stem, name), "min": lo, "max": hi}
             entry["spatial"][label]["mean"] = float(values.mean())
         for label, weights in maps.channel.items():
             name = f"{maps.key}_{slug(label)}"
             self._npy(f"maps/{stem}/{name}.npy", weights)
             row.strips.append((maps.key, label, weights))
-            entry["channel"][label] = {"file": f"maps/{stem}/{name}.npy", "channels": len(weights)}
+            entry["channel"][label] = {"file": self._npy_name(stem, name), "channels": len(weights)}
         for label, per_point in maps.points.items():
             files = []
             for i, (p, box, values) in enumerate(zip(ex.points, ex.boxes, per_point, strict=True), start=1):
@@ -195,7 +202,7 @@ class Gallery:
                 mark = [(p.y - y0, p.x - x0, p.kind, str(i))]
                 self._png(f"figures/{stem}/{name}.png", picture, mark)
                 row.panels.append(self._panel(f"{label}, point {i} ({p.kind}): {lo:.3g} to {hi:.3g}", picture, mark))
-                files.append(f"maps/{stem}/{name}.npy")
+                files.append(self._npy_name(stem, name))
             entry["points"][label] = files
         if maps.name in ("self_attention", "psa") and not maps.points:
             row.note = "No query points: pass --points x,y or --auto_points 1 or more to see where they look."
@@ -218,20 +225,33 @@ class Gallery:
         write_bytes(self.out / rel, data, overwrite=True)  # the folder was made ready for this gallery
         self.files.append(rel)
 
+    def _npy_name(self, stem: str, name: str) -> str | None:
+        return f"maps/{stem}/{name}.npy" if self.write_files else None
+
     def _npy(self, rel: str, values: np.ndarray) -> None:
+        if not self.write_files:
+            return
         buf = io.BytesIO()
         np.save(buf, np.asarray(values, dtype=np.float16))
         self._write(rel, buf.getvalue())
 
     def _png(self, rel: str, rgb: np.ndarray, marks: list | None = None) -> None:
+        if not self.write_files:
+            return
         small, scale = draw.shrink(rgb, self.figure_side)
-        self._write(rel, png_bytes(draw.mark_points(small, marks, scale=scale) if marks else small))
+        small = draw.mark_points(small, marks, scale=scale) if marks else small
+        # fast PNG compression: heat over a scanned page hardly compresses, and level 9 took 0.12 s a figure
+        ok, buf = cv2.imencode(".png", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, PNG_LEVEL])
+        if not ok:
+            raise RuntimeError(f"PNG encoding failed for {rel}")
+        self._write(rel, buf.tobytes())
 
     def _panel(self, caption: str, rgb: np.ndarray, marks: list | None = None) -> _Panel:
         small, scale = draw.shrink(rgb, self.panel_side)
         if marks:
             small = draw.mark_points(small, marks, scale=scale)
-        return _Panel(caption, data_uri(small), small.shape[1], small.shape[0])
+        uri = "data:image/jpeg;base64," + base64.b64encode(jpeg_bytes(small)).decode("ascii")  # photos of heat
+        return _Panel(caption, uri, small.shape[1], small.shape[0])
 
     @property
     def listed(self) -> list[str]:

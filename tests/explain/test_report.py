@@ -38,7 +38,7 @@ def test_the_report_lists_the_attention_maps_of_its_best_and_worst_images(tmp_pa
     assert "attention/explain.html" in maps and "attention/explain.json" in maps
     assert all((report / f).is_file() for f in files)
     on_disk = {p.relative_to(report).as_posix() for p in (report / "attention").rglob("*") if p.is_file()}
-    assert on_disk == set(maps)  # every file is listed, so an overwrite removes them all
+    assert on_disk == set(maps) == {"attention/explain.html", "attention/explain.json"}  # the page only, listed
     index = json.loads((report / "attention" / "explain.json").read_text())
     assert len(index["images"]) == 4  # 2 best + 2 worst of the 5 test images
     assert all(im["tiles"] == 1 for im in index["images"])  # each image in one piece, as test_step saw it
