@@ -100,10 +100,13 @@ def interleaved_times(
     repeats: int,
     warmup: int = 1,
     device: str | torch.device = "cpu",
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, list[float]]:
     """Seconds per call of every function, ``repeats`` rounds each, the order reversed every other round.
 
-    ``warmup`` untimed rounds come first. CUDA work is synchronised before and after each call.
+    ``warmup`` untimed rounds come first. CUDA work is synchronised before and after each call. ``clock``: wall
+    time by default; ``time.thread_time`` counts only this thread's CPU time, which on a machine shared with other
+    processes (and one torch thread) is not stretched by their load.
     """
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
@@ -114,11 +117,11 @@ def interleaved_times(
         order = names if round_index % 2 == 0 else names[::-1]
         for name in order:
             _synchronize(device)
-            start = time.perf_counter()
+            start = clock()
             fns[name]()
             _synchronize(device)
             if round_index >= warmup:
-                times[name].append(time.perf_counter() - start)
+                times[name].append(clock() - start)
     return times
 
 

@@ -63,6 +63,22 @@ function measure(legend) {
   const emptyTh = [...document.querySelectorAll("th")].filter((th) => th.textContent.trim() === "");
   checks["no empty th"] = { ok: emptyTh.length === 0, detail: `${emptyTh.length} empty` };
 
+  // nothing empty: every figure shows a picture or text, every panel grid and section holds a picture, and every
+  // heading is followed by something other than the next heading
+  const drawn = (el) => el.querySelector("img, svg") !== null;
+  const emptyFigures = [...document.querySelectorAll("figure")].filter((f) => !drawn(f) && !f.textContent.trim());
+  const emptyGrids = [...document.querySelectorAll(".panels, section")].filter((g) => !drawn(g));
+  const bareHeadings = [...document.querySelectorAll("h2, h3")].filter((h) => {
+    const next = h.nextElementSibling;
+    return !next || /^H[1-3]$/.test(next.tagName);
+  });
+  checks["nothing empty"] = {
+    ok: emptyFigures.length + emptyGrids.length + bareHeadings.length === 0,
+    detail: `${document.querySelectorAll("figure").length} figures; empty figures ${emptyFigures.length}, ` +
+      `panel grids or sections without a picture ${emptyGrids.length}, headings with nothing under them ` +
+      `${bareHeadings.map((h) => h.textContent.trim()).join(" | ") || "none"}`,
+  };
+
   if (legend) {
     const swatches = [...document.querySelectorAll(".swatch")].filter((s) => {
       const r = s.getBoundingClientRect();

@@ -1,12 +1,14 @@
-"""Does the HTML report read well in a real browser? A sample report and compare page, opened in headless Chromium.
+"""Does the HTML report read well in a real browser? Sample report, compare and explain pages in headless Chromium.
 
 Builds, in a temporary folder, the report of ``--images`` synthetic scanned floor plans of ``--size``² (image and
 wall mask from ``segattn.data.floorplans``; the prediction is the mask with its edges moved by a pixel, some wall
 pieces dropped and some stray marks added, more of each on every further image, so Dice spreads) with
 ``--examples`` best and worst examples, a second report of the same plans with other perturbations, and the
-comparison of the two. Then ``report_browser.js`` (beside this file; node with ``puppeteer-core`` and
-``@sparticuz/chromium``) opens ``report.html`` and ``compare.html`` through ``file://`` at every ``--widths`` and
-checks, per page and width:
+comparison of the two, and the attention gallery (``explain.html``) of ``--explain-images`` further plans, explained
+with ``--explain-ckpt`` (a model trained with attention) or, without one, an untrained resnet18 UNet with
+self-attention, PSA, CBAM and scSE on its four decoder stages (tile 256, so the plans are tiled). Then
+``report_browser.js`` (beside this file; node with ``puppeteer-core`` and ``@sparticuz/chromium``) opens the
+pages through ``file://`` at every ``--widths`` and checks, per page and width:
 
 - ``page fits``: ``document.documentElement.scrollWidth <= window.innerWidth`` (no sideways page scroll);
 - ``viewport meta``: ``<meta name="viewport">`` present;
@@ -15,7 +17,9 @@ checks, per page and width:
 - ``tables``: every ``<table>`` in a wrapper that scrolls sideways (``overflow-x`` auto or scroll) and is itself
   inside the viewport;
 - ``no empty th``: no ``<th>`` without text;
-- ``legend`` (report only): colour swatches, each with a background colour, a size and a name.
+- ``nothing empty``: every ``<figure>`` shows a picture or text, every panel grid and ``<section>`` a picture, and
+  no heading is followed directly by the next one;
+- ``legend`` (report and explain): colour swatches, each with a background colour, a size and a name.
 
 ``--mobile`` emulates a phone instead of a desktop window of that width. Full-page screenshots go to ``--shots``
 (default: the temporary folder, deleted). Prints one row per page and width and the page sizes, writes
@@ -38,10 +42,16 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing segattn
 from bench import _common  # noqa: E402
 from segattn.data.floorplans import generate_floorplan  # noqa: E402
+from segattn.data.preprocess import EvalPreprocess  # noqa: E402
+from segattn.explain import explain  # noqa: E402
+from segattn.explain.gallery import Gallery  # noqa: E402
+from segattn.models import AttentionUnet  # noqa: E402
+from segattn.predict import PredictConfig, Segmenter  # noqa: E402
 from segattn.reports.compare import compare_runs  # noqa: E402
 from segattn.reports.examples import ExampleKeeper, make_panels  # noqa: E402
 from segattn.reports.writer import prepare_out_dir, write_report  # noqa: E402
@@ -49,7 +59,8 @@ from segattn.scoring.table import ScoreTable, foreground_dice, score_pair  # noq
 
 JS = Path(__file__).resolve().with_name("report_browser.js")
 NPM_PACKAGES = ("puppeteer-core", "@sparticuz/chromium")
-CHECKS = ("page fits", "viewport meta", "images", "svg", "tables", "no empty th", "legend")
+CHECKS = ("page fits", "viewport meta", "images", "svg", "tables", "no empty th", "nothing empty", "legend")
+UNTRAINED_ATTENTION = ["self_attention", "psa", "cbam", "scse"]
 
 
 def perturb(mask: np.ndarray, rng: np.random.Generator, strength: int) -> np.ndarray:
@@ -87,13 +98,44 @@ def sample_report(out: Path, plans: list[tuple[np.ndarray, np.ndarray]], *, seed
     return out
 
 
-def build_sample(folder: Path, *, size: int = 1024, n_images: int = 8, n_examples: int = 3) -> dict[str, Path]:
-    """``report.html`` (with examples) and ``compare.html`` (two runs of the same plans) under ``folder``."""
+def untrained_segmenter(tile: int = 256) -> Segmenter:
+    """A resnet18 UNet with attention on every decoder stage, random weights (the page's layout is what is checked)."""
+    torch.manual_seed(0)
+    net = AttentionUnet("resnet18", encoder_depth=4, decoder_channels=(64, 32, 16, 16), attention=UNTRAINED_ATTENTION)
+    prep = EvalPreprocess(3, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    return Segmenter(net, PredictConfig(2, 3, tile, 0.5, "binary", None, prep, None))
+
+
+def sample_explain(out: Path, seeds: range, size: int, ckpt: Path | None) -> Path:
+    """The attention gallery of the plans ``seeds`` (``size``²) under ``out``."""
+    seg = Segmenter.from_checkpoint(ckpt) if ckpt else untrained_segmenter()
+    gallery = Gallery(out, source={"sample": "bench/report_browser.py", "model": str(ckpt or UNTRAINED_ATTENTION)})
+    for seed in seeds:
+        image, _ = generate_floorplan(seed, size)
+        gallery.add(explain(seg, image, name=f"plan_{seed:02d}.png"))
+    return gallery.finish()
+
+
+def build_sample(
+    folder: Path,
+    *,
+    size: int = 1024,
+    n_images: int = 8,
+    n_examples: int = 3,
+    explain_images: int = 10,
+    explain_ckpt: Path | None = None,
+) -> dict[str, Path]:
+    """``report.html`` (with examples), ``compare.html`` (two runs of the same plans) and ``explain.html`` under
+    ``folder``."""
     plans = [generate_floorplan(seed, size) for seed in range(n_images)]
     run_a = sample_report(folder / "unet", plans, seed=0, n_examples=n_examples)
     run_b = sample_report(folder / "cbam", plans, seed=1, n_examples=0)
     compare_runs([run_a, run_b], folder / "compare", seed=0)
-    return {"report": run_a / "report.html", "compare": folder / "compare" / "compare.html"}
+    pages = {"report": run_a / "report.html", "compare": folder / "compare" / "compare.html"}
+    if explain_images:
+        seeds = range(n_images, n_images + explain_images)
+        pages["explain"] = sample_explain(folder / "explain", seeds, size, explain_ckpt)
+    return pages
 
 
 def npm_missing(node_modules: str | None) -> str | None:
@@ -120,7 +162,7 @@ def run_browser(
 ) -> list[dict]:
     """One result per (page, width) from ``report_browser.js``: the checks, each with a pass flag and details."""
     job = {
-        "pages": [{"name": k, "url": p.resolve().as_uri(), "legend": k == "report"} for k, p in pages.items()],
+        "pages": [{"name": k, "url": p.resolve().as_uri(), "legend": k != "compare"} for k, p in pages.items()],
         "widths": widths,
         "mobile": mobile,
         "shots": str(shots.resolve()),
@@ -138,6 +180,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--size", type=int, default=1024, help="side of the sample plans in pixels")
     p.add_argument("--images", type=int, default=8, help="plans in the sample report")
     p.add_argument("--examples", type=int, default=3, help="best and worst examples shown (each)")
+    p.add_argument("--explain-images", type=int, default=10, help="plans in the sample explain.html (0: none)")
+    p.add_argument("--explain-ckpt", type=Path, default=None, help="model for it (default: untrained, random)")
     p.add_argument("--widths", default="1200,420", help="viewport widths in CSS pixels, comma-separated")
     p.add_argument("--mobile", action="store_true", help="emulate a phone (2x pixels, touch, viewport meta obeyed)")
     p.add_argument("--shots", type=Path, default=None, help="keep the sample pages and screenshots in this folder")
@@ -158,7 +202,14 @@ def main(argv: list[str] | None = None) -> int:
         folder = args.shots or Path(tmp)
         if folder.exists() and any(folder.iterdir()):
             raise SystemExit(f"--shots {folder} is not empty; choose a new folder")
-        pages = build_sample(folder / "sample", size=args.size, n_images=args.images, n_examples=args.examples)
+        pages = build_sample(
+            folder / "sample",
+            size=args.size,
+            n_images=args.images,
+            n_examples=args.examples,
+            explain_images=args.explain_images,
+            explain_ckpt=args.explain_ckpt,
+        )
         sizes = {k: p.stat().st_size for k, p in pages.items()}
         print(_common.format_table(["page", "bytes"], [[k, f"{v:,}"] for k, v in sizes.items()]))
         results = (

@@ -26,8 +26,9 @@ ALLOWED: dict[str, set[str]] = {
     "schedules": BASE,
     "module": BASE | {"attention", "models", "scoring", "losses", "metrics", "schedules"},
     "reports": BASE | {"scoring", "data"},
-    "callbacks": BASE | {"scoring", "reports", "models", "module"},
+    "callbacks": BASE | {"scoring", "reports", "models", "module", "explain"},
     "predict": BASE | {"models", "attention", "data"},
+    "explain": BASE | {"predict", "models", "attention", "data", "reports"},
     "commands": None,  # the top: may import anything
     "__main__": {"commands"},
 }

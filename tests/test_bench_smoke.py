@@ -94,3 +94,12 @@ def test_predict_quick(tmp_path: Path) -> None:
     assert row["isolated"] is False
     for key in ("rss_peak_bytes", "rss_extra_bytes", "seconds"):
         assert_number(row[key])
+
+
+def test_explain_cost_quick(tmp_path: Path) -> None:
+    result = run_quick("explain_cost", tmp_path, "--before", "HEAD", "--clock", "cpu", "--threads", "1")
+    assert result["outputs_equal"] is True and result["hooks"] == {"model": 0, "global": 0}
+    assert {row["what"] for row in result["rows"]} == {"train step", "predict"}
+    for row in result["rows"]:
+        for key in ("before_ms", "after_ms", "after_vs_before", "control_vs_before"):
+            assert_number(row[key])

@@ -16,6 +16,12 @@ PNG, so ``segattn evaluate --pred <report_dir>/predictions --gt <masks>`` reprod
 - ``inference_ms_per_image``: wall time of the model's forward passes over the test set (after the first batch)
   divided by the number of images; post-processing and metric updates are not included.
 
+When the network has attention in its decoder, the report also holds ``attention/explain.html`` and its
+``explain.json``: what every attention computed for the best and worst images (:mod:`segattn.explain`), from one
+forward pass of each whole image, linked from ``report.html`` and listed in ``summary.json`` like the other files.
+Only the page is written (panels embedded, no ``.npy`` maps or full-size figures: ``segattn explain`` writes
+those), so it costs about the time of the examples' panels.
+
 Under DDP each process scores its own images; rows are gathered, de-duplicated by dataset index and written by
 global rank 0.
 """
@@ -32,6 +38,8 @@ import lightning as L
 import numpy as np
 import torch
 
+from segattn.explain import Prepared, explain_array, find_sites
+from segattn.explain.gallery import Gallery
 from segattn.files import write_bytes
 from segattn.labels import IGNORE_INDEX
 from segattn.models.flops import count_flops
@@ -44,6 +52,7 @@ from segattn.scoring.table import ScoreTable, foreground_dice, score_pair
 from .timing import StepTimer, synchronize
 
 RUN_FORMAT = "segattn-run/1"
+ATTENTION_DIR = "attention"  # the attention maps of the best and worst images, inside the report folder
 
 
 def prediction_path(name: str) -> PurePosixPath:
@@ -77,6 +86,8 @@ class ReportCallback(L.Callback):
             ``["background", "foreground"]`` for binary tasks and ``"0".."K-1"`` otherwise (as ``evaluate``).
         examples: best and worst images drawn in the report.
         save_predictions: write the predicted masks under ``<report_dir>/predictions``.
+        attention_maps: for a network with attention, also draw what it computed for the best and worst images
+            (``<report_dir>/attention/explain.html``).
     """
 
     def __init__(
@@ -89,13 +100,14 @@ class ReportCallback(L.Callback):
         class_names: list[str] | None = None,
         examples: int = 3,
         save_predictions: bool = True,
+        attention_maps: bool = True,
     ) -> None:
         super().__init__()
         if empty is not None and empty not in EMPTY_RULES:
             raise ValueError(f"unknown empty-mask rule {empty!r}; choose from {list(EMPTY_RULES)}")
         self.report_dir, self.overwrite, self.tolerance = report_dir, overwrite, tolerance
         self.empty, self.class_names, self.examples = empty, class_names, examples
-        self.save_predictions = save_predictions
+        self.save_predictions, self.attention_maps = save_predictions, attention_maps
         self.out: Path | None = None  # the report folder, once testing started
 
     # ---- test: scoring ------------------------------------------------------------------------------------------
@@ -120,6 +132,7 @@ class ReportCallback(L.Callback):
         self.ignore = int(getattr(pl_module, "ignore_index", IGNORE_INDEX))
         self.records: dict[int, tuple[str, np.ndarray, np.ndarray]] = {}
         self.keeper = ExampleKeeper(self.examples)
+        self.inputs: dict[str, np.ndarray] = {}  # network inputs (C, h, w) of the kept examples, for attention maps
         self.written: list[str] = []
         self.forward_ms: list[float] = []
         self.forward_images = 0
@@ -179,6 +192,15 @@ class ReportCallback(L.Callback):
             image = batch["image"][i, :, :h, :w].float().cpu().numpy()  # (C, h, w)
             score = float(foreground_dice(counts, self.rule))
             self.keeper.offer(name, score, lambda p=pred, g=gt, x=image: make_panels(p, g, display_image(x)))
+            if self.attention_maps:
+                self._keep_input(name, image)
+
+    def _keep_input(self, name: str, image: np.ndarray) -> None:
+        """Hold the network inputs of the examples kept so far (at most 2 x ``examples`` images), nothing more."""
+        kept = {e.name for e in [*self.keeper.best, *self.keeper.worst]}
+        if name in kept:
+            self.inputs[name] = image
+        self.inputs = {k: v for k, v in self.inputs.items() if k in kept}
 
     def _write_prediction(self, name: str, pred: np.ndarray) -> None:
         rel = "predictions" / Path(prediction_path(name))
@@ -191,12 +213,13 @@ class ReportCallback(L.Callback):
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         for h in self._hooks:
             h.remove()
-        records, keepers, written = _gather(trainer, self.records, self.keeper, self.written)
+        records, keepers, written, inputs = _gather(trainer, self.records, self.keeper, self.written, self.inputs)
         if not trainer.is_global_zero:
             return
         keeper = ExampleKeeper(self.examples)
         for k in keepers:
             keeper.merge(k)
+        maps = self._attention(pl_module, keeper, inputs) if self.attention_maps else []
         rows = [records[i] for i in sorted(records)]
         names = self.class_names or _default_class_names(trainer, self.num_classes)
         table = ScoreTable([r[0] for r in rows], np.stack([r[1] for r in rows]), np.stack([r[2] for r in rows]), names)
@@ -210,8 +233,35 @@ class ReportCallback(L.Callback):
             tolerance=self.tolerance,
             source=source,
             examples=keeper,
-            extra_files=[RUN_INFO, *sorted(set(written))],
+            extra_files=[RUN_INFO, *sorted(set(written)), *maps],
+            links=[(f"{ATTENTION_DIR}/explain.html", "attention maps of the best and worst images")] if maps else None,
         )
+
+    def _attention(self, pl_module: L.LightningModule, keeper: ExampleKeeper, inputs: dict[str, np.ndarray]) -> list:
+        """The attention gallery of the best and worst images (files relative to the report), or [] without
+        attention. Each image is one tile: the whole test image, as ``test_step`` saw it."""
+        net = getattr(pl_module, "net", None)
+        if net is None or not hasattr(getattr(net, "decoder", None), "blocks") or not find_sites(net):
+            return []
+        gallery = Gallery(
+            self.out / ATTENTION_DIR,
+            overwrite=True,  # the report folder was made ready for this report: its earlier files are gone
+            source={"images": "the best and worst test images of this report, each as one tile"},
+            title="Attention maps of the best and worst test images",
+            write_files=False,  # the page alone (panels embedded): .npy maps are for `segattn explain`
+        )
+        for ex in {e.name: e for e in [*keeper.best, *keeper.worst]}.values():
+            x = inputs.get(ex.name)
+            if x is None:
+                continue
+            display = (display_image(x) * 255).round().astype(np.uint8)  # (h, w, 3)
+            array = np.ascontiguousarray(x.transpose(1, 2, 0))  # (h, w, C), already normalised
+            explained = explain_array(
+                net, Prepared(x.shape[0]), array, name=ex.name, tile=max(x.shape[1:]), display=display
+            )
+            gallery.add(explained)
+        gallery.finish()
+        return [f"{ATTENTION_DIR}/{f}" for f in gallery.listed]
 
     def _run_info(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         n_params = sum(p.numel() for p in pl_module.parameters())
@@ -250,17 +300,21 @@ def _default_class_names(trainer: L.Trainer, k: int) -> list[str]:
     return ["background", "foreground"] if k == 2 else [str(i) for i in range(k)]
 
 
-def _gather(trainer: L.Trainer, records: dict, keeper: ExampleKeeper, written: list[str]) -> tuple[dict, list, list]:
-    """Every process's records (first row per dataset index wins), example keepers and written files."""
+def _gather(
+    trainer: L.Trainer, records: dict, keeper: ExampleKeeper, written: list[str], inputs: dict
+) -> tuple[dict, list, list, dict]:
+    """Every process's records (first row per dataset index wins), example keepers, written files and the inputs
+    of their examples."""
     if trainer.world_size == 1 or not torch.distributed.is_initialized():
-        return records, [keeper], written
+        return records, [keeper], written, inputs
     parts: list[Any] = [None] * trainer.world_size
-    torch.distributed.all_gather_object(parts, (records, keeper, written))
+    torch.distributed.all_gather_object(parts, (records, keeper, written, inputs))
     merged: dict = {}
-    for r, _, _ in parts:
+    for r, _, _, _ in parts:
         for index, row in r.items():
             merged.setdefault(index, row)
-    return merged, [k for _, k, _ in parts], [f for _, _, w in parts for f in w]
+    every_input = {name: x for *_, i in parts for name, x in i.items()}
+    return merged, [k for _, k, _, _ in parts], [f for _, _, w, _ in parts for f in w], every_input
 
 
 def _jsonable(x: Any) -> Any:

@@ -110,11 +110,19 @@ def _legend() -> str:
 
 
 def render_markdown(
-    summary: dict, names: list[str], fg: np.ndarray, figures: dict[str, str], examples: dict[str, list[Example]]
+    summary: dict,
+    names: list[str],
+    fg: np.ndarray,
+    figures: dict[str, str],
+    examples: dict[str, list[Example]],
+    *,
+    links: list[tuple[str, str]] | None = None,
 ) -> str:
-    """Markdown report; ``figures`` maps "histogram" and example names to paths relative to the report."""
+    """Markdown report; ``figures`` maps "histogram" and example names to paths relative to the report; ``links``:
+    (relative path, text) of other pages of the report."""
     lines = ["# Segmentation report", ""]
     lines += [f"- **{k}**: {v}" for k, v in _headline(summary)]
+    lines += [f"- **see also**: [{text}]({href})" for href, text in links or []]
     head = ["class", *(t for t, _ in _CLASS_COLUMNS)]
     lines += ["", "## Per class", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in _class_rows(summary)]
@@ -196,9 +204,12 @@ def render_html(
     examples: dict[str, list[Example]],
     *,
     jpeg_quality: int = JPEG_QUALITY,
+    links: list[tuple[str, str]] | None = None,
 ) -> str:
-    """One self-contained HTML page: the histogram inline as SVG, example panels as data URIs (JPEG or PNG)."""
+    """One self-contained HTML page: the histogram inline as SVG, example panels as data URIs (JPEG or PNG); ``links``:
+    (relative path, text) of other pages of the report, listed under the headline."""
     parts = ["<h1>Segmentation report</h1>", key_value_html(_headline(summary))]
+    parts += [f'<p>See also: <a href="{escape(href)}">{escape(text)}</a></p>' for href, text in links or []]
     head = ["class", *(t for t, _ in _CLASS_COLUMNS)]
     parts += ["<h2>Per class</h2>", table_html(head, _class_rows(summary), row_headers=True)]
     parts += ["<h2>Foreground Dice per image</h2>", f"<figure>{histogram_svg}</figure>"]

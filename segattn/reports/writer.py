@@ -92,11 +92,12 @@ def write_report(
     source: dict[str, object],
     examples: ExampleKeeper | None = None,
     extra_files: list[str] | None = None,
+    links: list[tuple[str, str]] | None = None,
 ) -> dict[str, object]:
     """Write every report file into ``out`` (made ready by ``prepare_out_dir``); returns the summary as written.
 
     ``extra_files``: files the caller wrote into ``out`` itself (e.g. predictions), listed so that a later
-    ``overwrite`` removes them too.
+    ``overwrite`` removes them too. ``links``: (relative path, text) of pages among them the report points to.
     """
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
@@ -114,8 +115,8 @@ def write_report(
             figures[f"{title}/{ex.name}"] = rel
 
     write_table(out / PER_IMAGE, table, empty=empty)
-    (out / "report.md").write_text(render_markdown(summary, table.names, fg, figures, lists))
-    (out / "report.html").write_text(render_html(summary, table.names, fg, hist, lists))
+    (out / "report.md").write_text(render_markdown(summary, table.names, fg, figures, lists, links=links))
+    (out / "report.html").write_text(render_html(summary, table.names, fg, hist, lists, links=links))
     summary["files"] = [*REPORT_MARKERS, *dict.fromkeys(figures.values()), *(extra_files or [])]
     (out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
