@@ -95,12 +95,29 @@ def predict_trials(work: Path, trials: int, rng: random.Random) -> dict:
     run(segattn("fit", "--config", str(write_tiny(work / "model")), "--trainer.max_epochs", "1"), work)
     ckpt = work / "model" / "checkpoints" / "last.ckpt"
     run(segattn("floorplans", "--out", str(work / "plans"), "--n", "8", "--size", "512"), work)
-    args = ["--ckpt_path", str(ckpt), "--input", str(work / "plans" / "images"), "--no_progress", "--save_probs",
-            "--probs_format", "npy", "--tile", "128"]  # fmt: skip
+    args = [
+        "--ckpt_path",
+        str(ckpt),
+        "--input",
+        str(work / "plans" / "images"),
+        "--no_progress",
+        "--save_probs",
+        "--probs_format",
+        "npy",
+        "--tile",
+        "128",
+    ]
     wall, _ = run(segattn("predict", *args, "--output", str(work / "reference")), work)
     reference = digests(work / "reference", "*.png") | digests(work / "reference", "*.npy")
-    counts = {"trials": trials, "killed": 0, "partial_files_after_kill": 0, "temporaries_after_kill": 0,
-              "rerun_differs": 0, "temporaries_after_rerun": 0, "reference_seconds": wall}  # fmt: skip
+    counts = {
+        "trials": trials,
+        "killed": 0,
+        "partial_files_after_kill": 0,
+        "temporaries_after_kill": 0,
+        "rerun_differs": 0,
+        "temporaries_after_rerun": 0,
+        "reference_seconds": wall,
+    }
     for i in range(3 * trials):
         if counts["killed"] == trials:
             break
@@ -144,8 +161,16 @@ def step_of(ckpt: Path) -> int:
 def fit_trials(work: Path, trials: int, rng: random.Random) -> dict:
     wall, _ = run(segattn("fit", "--config", str(write_tiny(work / "fit_reference"))), work)
     total = step_of(work / "fit_reference" / "checkpoints" / "last.ckpt")
-    counts = {"trials": trials, "killed": 0, "unloadable_checkpoints": 0, "last_existed": 0, "resume_started_over": 0,
-              "resumed_wrong_total": 0, "reference_seconds": wall, "reference_steps": total}  # fmt: skip
+    counts = {
+        "trials": trials,
+        "killed": 0,
+        "unloadable_checkpoints": 0,
+        "last_existed": 0,
+        "resume_started_over": 0,
+        "resumed_wrong_total": 0,
+        "reference_seconds": wall,
+        "reference_steps": total,
+    }
     for i in range(3 * trials):
         if counts["killed"] == trials:
             break

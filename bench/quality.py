@@ -98,29 +98,77 @@ def test_split(root: Path, sub: str) -> Path:
 
 
 def run_segattn(root: Path, steps: int, seed: int, out: Path, extra: list[str]) -> dict:
-    fit = segattn("fit", "--config", "unet", "--data.root", str(root), "--model.net.init_args.encoder_name",
-                  "resnet18", "--trainer.max_steps", str(steps), "--trainer.max_epochs", "-1", "--seed_everything",
-                  str(seed), "--trainer.default_root_dir", str(out), "--checkpoint.dirpath", str(out / "ckpt"),
-                  "--trainer.enable_progress_bar", "false", *extra)  # fmt: skip
+    fit = segattn(
+        "fit",
+        "--config",
+        "unet",
+        "--data.root",
+        str(root),
+        "--model.net.init_args.encoder_name",
+        "resnet18",
+        "--trainer.max_steps",
+        str(steps),
+        "--trainer.max_epochs",
+        "-1",
+        "--seed_everything",
+        str(seed),
+        "--trainer.default_root_dir",
+        str(out),
+        "--checkpoint.dirpath",
+        str(out / "ckpt"),
+        "--trainer.enable_progress_bar",
+        "false",
+        *extra,
+    )
     seconds = _run(fit, out / "fit.log")
     ckpts = [p for p in (out / "ckpt").glob("best*.ckpt")]
     ckpt = ckpts[0] if ckpts else out / "ckpt" / "last.ckpt"
-    predict = segattn("predict", "--ckpt_path", str(ckpt), "--input", str(test_split(root, 'images')), "--output",
-                      str(out / "pred"), "--no_progress")  # fmt: skip
+    predict = segattn(
+        "predict",
+        "--ckpt_path",
+        str(ckpt),
+        "--input",
+        str(test_split(root, "images")),
+        "--output",
+        str(out / "pred"),
+        "--no_progress",
+    )
     _run(predict, out / "predict.log")
     return {"train_seconds": seconds, "checkpoint": ckpt.name}
 
 
 def run_reference(root: Path, steps: int, seed: int, out: Path) -> dict:
-    cmd = [sys.executable, str(REPO / "bench" / "reference_loop.py"), "--root", str(root), "--steps", str(steps),
-           "--seed", str(seed), "--out", str(out / "pred")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(REPO / "bench" / "reference_loop.py"),
+        "--root",
+        str(root),
+        "--steps",
+        str(steps),
+        "--seed",
+        str(seed),
+        "--out",
+        str(out / "pred"),
+    ]
     _run(cmd, out / "reference.log")
     return {"train_seconds": json.loads((out / "pred" / "run.json").read_text())["train_seconds"]}
 
 
 def score(root: Path, out: Path) -> None:
-    _run(segattn("evaluate", "--pred", str(out / "pred" / "masks"), "--gt", str(test_split(root, 'masks')), "--out",
-                 str(out / "report"), "--examples", "0"), out / "evaluate.log")  # fmt: skip
+    _run(
+        segattn(
+            "evaluate",
+            "--pred",
+            str(out / "pred" / "masks"),
+            "--gt",
+            str(test_split(root, "masks")),
+            "--out",
+            str(out / "report"),
+            "--examples",
+            "0",
+        ),
+        out / "evaluate.log",
+    )
 
 
 def main() -> None:
@@ -161,11 +209,15 @@ def main() -> None:
                         (out / "info.json").write_text(json.dumps(info))
                     summary = json.loads((out / "report" / "summary.json").read_text())
                     entry["runs"][f"{method}/seed{seed}"] = {
-                        **info, "dice_pooled": summary["foreground"]["dice_dataset"],
+                        **info,
+                        "dice_pooled": summary["foreground"]["dice_dataset"],
                         "dice_mean_per_image": summary["per_image_foreground"]["dice_mean"],
-                    }  # fmt: skip
-                    print(f"{name} {budget} {method} seed {seed}: pooled Dice "
-                          f"{entry['runs'][f'{method}/seed{seed}']['dice_pooled']:.4f}", flush=True)  # fmt: skip
+                    }
+                    print(
+                        f"{name} {budget} {method} seed {seed}: pooled Dice "
+                        f"{entry['runs'][f'{method}/seed{seed}']['dice_pooled']:.4f}",
+                        flush=True,
+                    )
             methods = a.methods.split(",")
             if {"segattn", "reference"} <= set(methods):
                 cmp = compare_runs([base / "reference", base / "segattn"], base / "compare", overwrite=True)

@@ -238,8 +238,14 @@ def test_fit_ckpt_path_last_resumes_the_newest_run_without_a_fixed_dirpath(tiny:
 
 def test_a_resumed_run_in_the_same_folder_keeps_the_earlier_config(tiny: Path, tmp_path: Path) -> None:
     # LightningCLI refused to start (a traceback) when config.yaml was already in the log folder
-    fixed = ["--config", str(tiny), "--trainer.default_root_dir", str(tmp_path), "--checkpoint.dirpath",
-             str(tmp_path / "ckpt")]  # fmt: skip
+    fixed = [
+        "--config",
+        str(tiny),
+        "--trainer.default_root_dir",
+        str(tmp_path),
+        "--checkpoint.dirpath",
+        str(tmp_path / "ckpt"),
+    ]
     lightning_cli(["fit", *fixed])
     first = (tmp_path / "config.yaml").read_text()
     lightning_cli(["fit", *fixed, "--trainer.max_epochs", "2", "--ckpt_path", "last"])
@@ -308,10 +314,24 @@ def test_a_run_prints_none_of_lightnings_notices(tiny: Path, tmp_path: Path) -> 
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("PYTHONWARNINGS", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "segattn", "fit", "--config", str(tiny), "--trainer.logger", "true",
-         "--trainer.default_root_dir", str(tmp_path)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "segattn",
+            "fit",
+            "--config",
+            str(tiny),
+            "--trainer.logger",
+            "true",
+            "--trainer.default_root_dir",
+            str(tmp_path),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout + proc.stderr
     for notice in ("litlogger", "tensorboardX", "LeafSpec", "args parameter is intended"):

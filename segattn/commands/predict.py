@@ -45,10 +45,12 @@ def parser() -> CommandParser:
     g.add_argument("--tta", type=TTA, default="none", help="test-time augmentation: none, flip (4) or d4 (8)")
     g.add_argument("--threshold", type=float | None, default=None, help="binary models: foreground above (0.5)")
     g.add_argument(
-        "--scale", type=str, default="1",
+        "--scale",
+        type=str,
+        default="1",
         help="resize each image by this before tiling (masks come back at its size); 'auto': to the training "
         "images' stroke width, per image (the factor goes in the manifest)",
-    )  # fmt: skip
+    )
     g.add_argument(
         "--max_pixels",
         type=int,

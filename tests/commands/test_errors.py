@@ -34,9 +34,11 @@ def tiny(tmp_path: Path) -> Path:
 def test_setup_errors_of_fit_are_one_line(tiny: Path, tmp_path: Path, capsys) -> None:
     _fails(["fit", "--config", str(tiny), "--data.val_samples", "0"], capsys, "val floor plan count must be >= 1")
     folder = tmp_path / "folder.yaml"
-    folder.write_text(TINY.replace("segattn.data.FloorplanData", "segattn.data.FolderData").replace(
-        "init_args: {image_size: 64,", f"init_args: {{root: {tmp_path / 'missing'},"
-    ).replace(", train_samples: 2, val_samples: 2, test_samples: 2", ""))  # fmt: skip
+    folder.write_text(
+        TINY.replace("segattn.data.FloorplanData", "segattn.data.FolderData")
+        .replace("init_args: {image_size: 64,", f"init_args: {{root: {tmp_path / 'missing'},")
+        .replace(", train_samples: 2, val_samples: 2, test_samples: 2", "")
+    )
     _fails(["fit", "--config", str(folder)], capsys, "missing does not exist")
 
 

@@ -127,9 +127,18 @@ def run_two_nodes(args: list[str], *, nproc_per_node: int = 2, timeout: float = 
     env.pop("OMP_NUM_THREADS", None)
     procs = []
     for node in range(2):
-        command = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", f"--node_rank={node}",
-                   f"--nproc_per_node={nproc_per_node}", "--master_addr=127.0.0.1", f"--master_port={port}",
-                   "train.py", *args]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nnodes=2",
+            f"--node_rank={node}",
+            f"--nproc_per_node={nproc_per_node}",
+            "--master_addr=127.0.0.1",
+            f"--master_port={port}",
+            "train.py",
+            *args,
+        ]
         procs.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
     outputs = [p.communicate(timeout=timeout) for p in procs]
     for node, (p, (_, err)) in enumerate(zip(procs, outputs, strict=True)):
