@@ -10,7 +10,9 @@ What must hold after every kill (issue 11), and is counted here:
   the uninterrupted run's number of steps.
 
 Kill times are drawn uniformly between 0.5 s after the start and 0.8 of the uninterrupted run's wall time, with a
-fixed seed; trials go on until ``--trials`` runs were killed (a run that finished first is not counted). Run: ``python bench/faults.py [--trials 20]`` -> table on stdout, ``bench/results/faults.json``.
+fixed seed; trials go on until ``--trials`` runs were killed (a run that finished first is not counted).
+
+Run: ``python bench/faults.py [--trials 20]`` -> a line per part on stdout, ``bench/results/faults.json``.
 """
 
 from __future__ import annotations
