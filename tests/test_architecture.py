@@ -28,6 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "reports": BASE | {"scoring", "data"},
     "callbacks": BASE | {"scoring", "reports", "models", "module"},
     "predict": BASE | {"models", "attention", "data"},
+    "export": BASE | {"models", "attention", "data", "predict"},
     "commands": None,  # the top: may import anything
     "__main__": {"commands"},
 }
