@@ -27,4 +27,5 @@ def exporting() -> bool:
     forward branches on the input size takes a path without that branch while this is true: the same function,
     one graph for every size. Eager calls and ``torch.compile`` keep the ordinary path.
     """
-    return torch.compiler.is_exporting() or torch.jit.is_tracing()
+    is_exporting = getattr(torch.compiler, "is_exporting", None)  # torch >= 2.5
+    return bool(is_exporting and is_exporting()) or torch.jit.is_tracing()

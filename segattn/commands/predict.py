@@ -76,6 +76,8 @@ def _check(ns) -> None:
         raise ValueError("give either --ckpt_path (a checkpoint) or --model (a file from `segattn export`)")
     if ns.ckpt_path is not None and Path(ns.ckpt_path).suffix.lower() == ".onnx":
         raise ValueError(f"--ckpt_path {ns.ckpt_path} is an ONNX model; pass it with --model (runs ONNX Runtime)")
+    if ns.model is not None and Path(ns.model).suffix.lower() == ".ckpt":
+        raise ValueError(f"--model {ns.model} is a training checkpoint; pass it with --ckpt_path")
     if ns.tile is not None and ns.tile < 1:
         raise ValueError(f"--tile must be >= 1, got {ns.tile}")
     if not 0 <= ns.overlap < 1:

@@ -25,7 +25,7 @@ class ExportResult:
     path: Path
     format: str  # "onnx" | "torchscript"
     size_bytes: int
-    seconds: float  # graph capture, serialisation and the parity check
+    seconds: float  # reading the checkpoint, graph capture, serialisation and the parity check
     parity: ParityReport
     opset: int | None = None  # ONNX only
 

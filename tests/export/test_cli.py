@@ -86,7 +86,7 @@ def test_an_existing_file_needs_overwrite(exported, tiny_ckpt: Path, capsys) -> 
 
 def test_both_or_neither_model_and_checkpoint_is_a_usage_error(exported, tiny_ckpt: Path, tmp_path: Path, capsys):
     path, _ = exported
-    for args in (["--model", path, "--ckpt_path", tiny_ckpt], [], ["--ckpt_path", path]):
+    for args in (["--model", path, "--ckpt_path", tiny_ckpt], [], ["--ckpt_path", path], ["--model", tiny_ckpt]):
         with pytest.raises(SystemExit) as info:
             predict(*args, "--input", tmp_path, "--output", tmp_path / "out")
         assert info.value.code == 2
