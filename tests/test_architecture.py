@@ -29,6 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     "callbacks": BASE | {"scoring", "reports", "models", "module", "explain"},
     "predict": BASE | {"models", "attention", "data"},
     "explain": BASE | {"predict", "models", "attention", "data", "reports"},
+    "export": BASE | {"models", "attention", "data", "predict"},
     "commands": None,  # the top: may import anything
     "__main__": {"commands"},
 }

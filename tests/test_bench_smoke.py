@@ -14,6 +14,8 @@ import math
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
@@ -103,3 +105,14 @@ def test_explain_cost_quick(tmp_path: Path) -> None:
     for row in result["rows"]:
         for key in ("before_ms", "after_ms", "after_vs_before", "control_vs_before"):
             assert_number(row[key])
+
+
+def test_export_quick(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    result = run_quick("export", tmp_path)
+    (row,) = result["rows"]  # --quick: psa only, no torch.compile
+    assert row["variant"] == "psa" and row["parity_max_delta"] <= 1e-4
+    keys = ("export_s", "onnx_bytes", "eager_b1_tiles_per_s", "onnxruntime_b1_tiles_per_s", "onnxruntime_b2_vs_eager")
+    for key in keys:
+        assert_number(row[key])
+    assert result["machine"]["export_versions"]["onnxruntime"]

@@ -23,6 +23,13 @@ exactly the paper's. The weights are gathered in pure PyTorch (``torch.gather``)
 
 BatchNorm follows the paper; like any BatchNorm in training it needs more than one value per channel (a batch
 of one 1x1 image fails in ``train()``).
+
+While a graph is recorded for export (:func:`~segattn.attention.helpers.exporting`), the choice between the two
+cases above, made in Python from the input size, would be frozen at the example's size. The block then runs
+:meth:`PointWiseSpatialAttention.forward_fixed_grid`, the same function written without that choice: pooling
+and bilinear upsampling as matrices built from the size (identities where the input fits the grid), and the
+attention on a full G x G canvas whose cells past (min(H, G), min(W, G)) are zero and left out of the sums.
+Meant for inference graphs (BatchNorm in eval mode); a test holds it equal to the ordinary path.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .helpers import exporting
 from .layers import check_channels, reduced_channels
 
 
@@ -57,12 +65,20 @@ def offset_index(height: int, width: int, grid: int, device: torch.device | None
     return dy * (2 * grid - 1) + dx  # (N, N)
 
 
-def point_wise_aggregate(feature: Tensor, maps: Tensor, grid: int, mode: Literal["collect", "distribute"]) -> Tensor:
+def point_wise_aggregate(
+    feature: Tensor,
+    maps: Tensor,
+    grid: int,
+    mode: Literal["collect", "distribute"],
+    *,
+    count: Tensor | None = None,
+) -> Tensor:
     """PSANet's aggregation: ``z_i = 1/N Σ_j a_ij f_j`` with ``a_ij = m_i[j - i]`` (collect) or ``m_j[i - j]``.
 
     Args:
         feature: f, (B, C', h, w) with h, w <= grid.
         maps: m, (B, (2·grid - 1)², h, w): the over-complete map predicted at every position.
+        count: N, default h·w; the fixed-grid path passes the number of cells that hold a position.
     Returns:
         z, (B, C', h, w).
     """
@@ -77,8 +93,39 @@ def point_wise_aggregate(feature: Tensor, maps: Tensor, grid: int, mode: Literal
         attn = g  # (B, N_j, N_i): a_ij = g[j, i]
     else:
         raise ValueError(f"point_wise_aggregate: mode must be 'collect' or 'distribute', got {mode!r}")
-    z = feature.flatten(2) @ attn / n  # (B, C', N_j) @ (B, N_j, N_i) -> (B, C', N_i)
+    z = feature.flatten(2) @ attn / (n if count is None else count)  # (B, C', N_j) @ (B, N_j, N_i) -> (B, C', N_i)
     return z.view(b, c, h, w)
+
+
+def pooling_matrix(size: int, grid: int, like: Tensor) -> tuple[Tensor, Tensor]:
+    """``adaptive_avg_pool1d`` from ``size`` cells to m = min(size, grid) as a (grid, size) matrix, rows >= m zero.
+
+    Returns the matrix and m as a (1,) tensor. Row i averages cells [floor(i·size / m), ceil((i + 1)·size / m)),
+    PyTorch's rule; for size <= grid the top rows are the identity. Written with tensor arithmetic only, so a
+    recorded graph computes it for whatever size it is given.
+    """
+    cells = torch.arange(size, device=like.device)  # (size,)
+    total = cells[-1:] + 1  # (1,): size, as a tensor
+    m = total.clamp(max=grid)  # (1,): min(size, grid)
+    row = torch.arange(grid, device=like.device)[:, None]  # (grid, 1)
+    start = row * total // m  # (grid, 1)
+    end = ((row + 1) * total + m - 1) // m  # (grid, 1)
+    inside = (cells >= start) & (cells < end) & (row < m)  # (grid, size)
+    return inside.to(like.dtype) / (end - start).to(like.dtype), m
+
+
+def upsampling_matrix(size: int, cells: Tensor, grid: int, like: Tensor) -> Tensor:
+    """Bilinear resizing (``align_corners=False``) from the first ``cells`` of ``grid`` to ``size`` as a
+    (size, grid) matrix: the weights ``F.interpolate`` uses, columns >= ``cells`` zero, the identity when
+    ``cells == size``."""
+    out = torch.arange(size, device=like.device)  # (size,)
+    scale = cells.to(like.dtype) / (out[-1:] + 1).to(like.dtype)  # (1,): cells / size
+    src = ((out.to(like.dtype) + 0.5) * scale - 0.5).clamp(min=0)  # (size,) source coordinate
+    low = src.floor().long()  # (size,)
+    high = torch.minimum(low + 1, cells - 1)  # (size,)
+    frac = (src - low.to(like.dtype))[:, None]  # (size, 1)
+    col = torch.arange(grid, device=like.device)  # (grid,)
+    return (col == low[:, None]).to(like.dtype) * (1 - frac) + (col == high[:, None]).to(like.dtype) * frac
 
 
 class PSABranch(nn.Module):
@@ -138,6 +185,8 @@ class PointWiseSpatialAttention(nn.Module):
         self.gamma = nn.Parameter(torch.zeros(()))  # zero-initialised: a fresh block returns x exactly
 
     def forward(self, x: Tensor) -> Tensor:  # (B, C, H, W) -> (B, C, H, W)
+        if exporting():
+            return self.forward_fixed_grid(x)
         size = x.shape[-2:]
         grid_size = (min(size[0], self.grid), min(size[1], self.grid))
         small = x if grid_size == size else F.adaptive_avg_pool2d(x, grid_size)  # (B, C, h, w), h, w <= G
@@ -146,6 +195,29 @@ class PointWiseSpatialAttention(nn.Module):
         if grid_size != size:
             z = F.interpolate(z, size=size, mode="bilinear", align_corners=False)  # (B, C, H, W)
         return x + self.gamma * z
+
+    def forward_fixed_grid(self, x: Tensor) -> Tensor:  # (B, C, H, W) -> (B, C, H, W)
+        """:meth:`forward` with no Python branch on the input size: the path recorded for export (module docstring).
+
+        The attention runs on a G x G canvas; the pooled input fills its top-left (h, w) = (min(H, G), min(W, G))
+        cells and the rest is zero. Every layer before the aggregation is 1x1 (eval-mode BatchNorm included), so
+        the filled cells get exactly the ordinary path's values; zeroing the features of the empty cells takes them
+        out of every sum, and the upsampling matrices read only filled cells.
+        """
+        g = self.grid
+        pool_h, h = pooling_matrix(x.shape[-2], g, x)  # (G, H), (1,)
+        pool_w, w = pooling_matrix(x.shape[-1], g, x)  # (G, W), (1,)
+        small = pool_h @ x @ pool_w.T  # (B, C, G, G), zero past (h, w)
+        filled = (pool_h.sum(1) > 0)[:, None] & (pool_w.sum(1) > 0)[None, :]  # (G, G)
+        branches = []
+        for branch in (self.collect, self.distribute):
+            feature = branch.reduce(small) * filled  # (B, C', G, G), empty cells zero
+            maps = branch.attention(feature)  # (B, (2G-1)², G, G)
+            branches.append(point_wise_aggregate(feature, maps, g, branch.mode, count=h * w))
+        z = self.project(torch.cat(branches, dim=1))  # (B, C, G, G)
+        up_h = upsampling_matrix(x.shape[-2], h, g, x)  # (H, G)
+        up_w = upsampling_matrix(x.shape[-1], w, g, x)  # (W, G)
+        return x + self.gamma * (up_h @ z @ up_w.T)  # (B, C, H, W)
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, rd_channels={self.rd_channels}, grid={self.grid}"

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "test": ("train:main", "score a checkpoint on the test split and write the Dice report"),
     "predict": ("predict:main", "masks for a folder, glob or list of images of any size"),
     "explain": ("explain:main", "maps of what each decoder attention looks at, for a folder of images"),
+    "export": ("export:main", "a checkpoint as one ONNX or TorchScript file with its preprocessing, parity-checked"),
     "evaluate": ("evaluate:main", "Dice report of predicted masks against reference masks"),
     "compare": ("compare:main", "paired comparison of runs against a baseline (bootstrap CI, Wilcoxon)"),
     "ablate": ("ablate:main", "train, test and compare attention variants over seeds"),

@@ -4,8 +4,10 @@
     segattn predict --ckpt_path best.ckpt --input "scans/**/*.jpg" --output out/ --tta flip --save_probs --overlay
     segattn predict --ckpt_path best.ckpt --input list.txt --output out/ --devices 2 --gt data/walls/masks
     segattn predict --config predict.yaml              # the same options as a YAML file: a job is a file
+    segattn predict --model walls.onnx --input plans/ --output out/   # a `segattn export` file, ONNX Runtime
 
-Everything about the images' preprocessing (channels, normalisation, classes) comes from the checkpoint. Outputs
+Everything about the images' preprocessing (channels, normalisation, classes) comes from the checkpoint, or from
+the metadata of an exported file (``--model``: ONNX files run in ONNX Runtime, TorchScript files in PyTorch). Outputs
 go to ``OUT/masks`` (only masks: ``segattn evaluate --pred OUT/masks`` works as it is), ``OUT/probs``,
 ``OUT/overlays``, ``OUT/manifest.csv``, and with ``--gt`` the Dice report ``OUT/dice_report``. Exit status: 0 when
 every image was written or already done, 1 when any image failed (see the manifest), 2 for a usage error.
@@ -22,7 +24,7 @@ from jsonargparse import ActionYesNo
 from segattn.data.io import DEFAULT_MAX_PIXELS
 from segattn.files import write_bytes
 
-from .errors import run_command
+from .errors import USER_ERRORS, run_command
 from .parsers import CommandParser, parse
 
 TTA = Literal["none", "flip", "d4"]
@@ -34,7 +36,10 @@ def parser() -> CommandParser:
         "segattn predict",
         "Predict masks for a folder, glob or list of images of any size with a segattn checkpoint.",
     )
-    p.add_argument("--ckpt_path", "--ckpt", type=str, required=True, help="checkpoint written by `segattn fit`")
+    p.add_argument("--ckpt_path", "--ckpt", type=str | None, default=None, help="checkpoint written by `segattn fit`")
+    p.add_argument(
+        "--model", type=str | None, default=None, help="instead: a file from `segattn export` (.onnx: ONNX Runtime)"
+    )
     p.add_argument("--input", type=str, required=True, help="folder (recursive), glob 'scans/**/*.jpg', or list.txt")
     p.add_argument("--output", type=Path, required=True, help="output folder: masks/, probs/, overlays/, manifest")
     g = p.add_argument_group("sliding window")
@@ -74,6 +79,12 @@ def parser() -> CommandParser:
 
 
 def _check(ns) -> None:
+    if (ns.ckpt_path is None) == (ns.model is None):
+        raise ValueError("give either --ckpt_path (a checkpoint) or --model (a file from `segattn export`)")
+    if ns.ckpt_path is not None and Path(ns.ckpt_path).suffix.lower() == ".onnx":
+        raise ValueError(f"--ckpt_path {ns.ckpt_path} is an ONNX model; pass it with --model (runs ONNX Runtime)")
+    if ns.model is not None and Path(ns.model).suffix.lower() == ".ckpt":
+        raise ValueError(f"--model {ns.model} is a training checkpoint; pass it with --ckpt_path")
     if ns.tile is not None and ns.tile < 1:
         raise ValueError(f"--tile must be >= 1, got {ns.tile}")
     if not 0 <= ns.overlap < 1:
@@ -118,19 +129,30 @@ def _check_writable(out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ns = parse(parser(), argv)
-    return run_command("segattn predict", lambda: run(ns))
+    from segattn.export import MissingExtraError  # after parsing: imports torch
+
+    return run_command("segattn predict", lambda: run(ns), user_errors=(*USER_ERRORS, MissingExtraError))
+
+
+def load(ns):
+    """The :class:`~segattn.predict.Segmenter` of ``--ckpt_path`` (PyTorch) or ``--model`` (an exported file)."""
+    if ns.model is not None:
+        from segattn.export import load_model
+
+        return load_model(ns.model)
+    from segattn.predict import Segmenter  # torch / Lightning imports only once the arguments are valid
+
+    return Segmenter.from_checkpoint(ns.ckpt_path, trust=ns.trust_checkpoint)
 
 
 def run(ns) -> int:
     _check(ns)
-    from segattn.predict import Segmenter  # torch / Lightning imports only once the arguments are valid
-
-    seg = Segmenter.from_checkpoint(ns.ckpt_path, trust=ns.trust_checkpoint)
+    seg = load(ns)
     seg.config = dataclasses.replace(seg.config, max_pixels=ns.max_pixels, scale=ns.scale)
     if ns.scale == "auto" and seg.config.stroke_px is None:
         raise ValueError(
-            f"--scale auto needs the training images' stroke width, which {ns.ckpt_path} does not carry (trained "
-            "before segattn kept it); give a factor instead, e.g. --scale 0.5"
+            f"--scale auto needs the training images' stroke width, which {ns.ckpt_path or ns.model} does not carry "
+            "(trained before segattn kept it); give a factor instead, e.g. --scale 0.5"
         )
     _check_writable(Path(ns.output))
     result = seg.predict_folder(

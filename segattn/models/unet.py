@@ -8,7 +8,9 @@ with ``strict=True`` and gives the same outputs). Differences, all on purpose:
 - any input size: the input is padded on the bottom and right to a multiple of ``2 ** encoder_depth`` with
   ``"replicate"`` padding (repeats the border pixels: no artificial edge such as a black frame, which a wall or
   crack model would segment, and unlike ``"reflect"`` it works for inputs smaller than the padding), and the
-  logits are cropped back. Inputs already a multiple are not touched.
+  logits are cropped back. Inputs already a multiple are not touched. While a graph is recorded for export
+  (``torch.onnx`` / ``torch.jit.trace``, see :func:`~segattn.attention.helpers.exporting`) the padding and the crop
+  always run, by 0 where none is needed, so one exported graph serves every input size.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from segmentation_models_pytorch.base.initialization import initialize_head
 from segmentation_models_pytorch.base.modules import get_norm_layer
 from segmentation_models_pytorch.encoders import get_encoder
 from torch import Tensor, nn
+
+from segattn.attention.helpers import exporting
 
 from .block import NormSpec
 from .decoder import AttentionUnetDecoder
@@ -142,10 +146,13 @@ class AttentionUnet(nn.Module):
         """Images (B, in_channels, H, W), any H and W -> logits (B, classes, H, W)."""
         height, width = x.shape[-2:]
         pad_h, pad_w = -height % self.pad_multiple, -width % self.pad_multiple
-        if pad_h or pad_w:
+        traced = exporting()  # no branch on the size while exporting: pad and crop by 0 where none is needed
+        if traced or pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode=PAD_MODE)  # (B, C, H + pad_h, W + pad_w)
         features = self.encoder(x)
         logits = self.segmentation_head(self.decoder(features))  # (B, classes, H + pad_h, W + pad_w)
+        if traced:  # a crop as negative padding: slicing to a symbolic size makes torch.export guard on it
+            return F.pad(logits, (0, -pad_w, 0, -pad_h))  # (B, classes, H, W)
         return logits[..., :height, :width]
 
 

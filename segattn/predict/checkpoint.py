@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ class PredictConfig:
     mask_encoding: str  # of the training masks (for --gt)
     palette: list[list[int]] | None
     preprocess: EvalPreprocess
-    eval_transform: Any  # albumentations Compose or None
+    eval_transforms: list[dict[str, Any]] | None  # the training eval_transforms specs (what an exported file carries)
     max_pixels: int | None = DEFAULT_MAX_PIXELS  # larger images fail (per image) before they are decoded
     stroke_px: float | None = None  # typical pen width of the training images (None: trained before it was kept)
     scale: float | str = 1.0  # resize before tiling: a factor, or "auto" (reference / measured stroke width)
@@ -68,6 +68,10 @@ class PredictConfig:
                 "(trained before segattn kept it); give a factor instead, e.g. --scale 0.5"
             )
         return scale_factor(self.stroke_px, stroke_width(image))
+    eval_transform: Any = field(init=False, repr=False, compare=False)  # built from eval_transforms: Compose or None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "eval_transform", build_eval_transform(self.eval_transforms))  # ValueError if bad
 
     def read(self, path: Path) -> np.ndarray:
         """(H, W, C) float32 image in [0, 1] after the training eval transforms: what gets tiled."""
@@ -170,30 +174,30 @@ def load_checkpoint(path: Path, *, trust: bool = False) -> tuple[AttentionUnet, 
     if hp.get("channels_last", True):
         net = net.to(memory_format=torch.channels_last)
         net.channels_last = True  # the tile stream then fills batches in this layout
+    in_ch = net.config["in_channels"]
+    crop = dm.get("crop_size") or dm.get("image_size") or 512
     try:
         preprocess = eval_preprocess_from_hparams(dm)
-        eval_transform = build_eval_transform(dm.get("eval_transforms"))
+        specs = dm.get("eval_transforms")
+        strokes = [v["stroke_px"] for v in ckpt.values() if isinstance(v, dict) and isinstance(v.get("stroke_px"), float)]
+        cfg = PredictConfig(
+            stroke_px=strokes[0] if strokes else None,
+            num_classes=num_classes,
+            in_channels=in_ch,
+            tile=int(crop),
+            threshold=0.5,
+            mask_encoding=str(dm.get("mask_encoding", "auto")),
+            palette=dm.get("palette"),
+            preprocess=preprocess,
+            eval_transforms=None if specs is None else [dict(s) for s in specs],
+        )
     except ValueError as err:
         raise CheckpointError(f"{path}: datamodule_hyper_parameters are not usable: {err}") from err
-    in_ch = net.config["in_channels"]
     if preprocess.in_channels != in_ch:
         raise CheckpointError(
             f"{path}: the data had {preprocess.in_channels} channels but the network takes {in_ch}; "
             "the checkpoint is inconsistent"
         )
-    crop = dm.get("crop_size") or dm.get("image_size") or 512
-    strokes = [v["stroke_px"] for v in ckpt.values() if isinstance(v, dict) and isinstance(v.get("stroke_px"), float)]
-    cfg = PredictConfig(
-        stroke_px=strokes[0] if strokes else None,
-        num_classes=num_classes,
-        in_channels=in_ch,
-        tile=int(crop),
-        threshold=0.5,
-        mask_encoding=str(dm.get("mask_encoding", "auto")),
-        palette=dm.get("palette"),
-        preprocess=preprocess,
-        eval_transform=eval_transform,
-    )
     return net.eval(), cfg
 
 

@@ -17,6 +17,7 @@ device the network is on (``seg.to("cuda")``); ``predict_folder`` leaves devices
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,7 +55,10 @@ class Segmenter:
 
     @property
     def device(self) -> torch.device:
-        return next(self.net.parameters()).device
+        """Where the network's tensors live; a network without any (an ONNX Runtime session) takes its input
+        where tensors are made by default."""
+        tensor = next(itertools.chain(self.net.parameters(), self.net.buffers()), None)
+        return tensor.device if tensor is not None else torch.get_default_device()
 
     def to(self, device: str | torch.device) -> Segmenter:
         self.net.to(device)

@@ -8,8 +8,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from segattn.attention import create_attention
-from segattn.attention.psa import PointWiseSpatialAttention, point_wise_aggregate
+from segattn.attention import create_attention, psa
+from segattn.attention.psa import (
+    PointWiseSpatialAttention,
+    point_wise_aggregate,
+    pooling_matrix,
+    upsampling_matrix,
+)
 
 
 def build(channels: int, *, gamma: float = 0.7, seed: int = 0, **options) -> PointWiseSpatialAttention:
@@ -153,3 +158,55 @@ def test_options() -> None:
         point_wise_aggregate(torch.randn(1, 2, 5, 5), torch.randn(1, 49, 5, 5), 4, "collect")
     with pytest.raises(ValueError, match="mode must be"):
         point_wise_aggregate(torch.randn(1, 2, 3, 3), torch.randn(1, 49, 3, 3), 4, "gather")
+
+
+def eval_with_statistics(module: PointWiseSpatialAttention) -> PointWiseSpatialAttention:
+    """Eval mode with BatchNorm statistics away from (0, 1), so a mix-up of filled and empty cells would show."""
+    with torch.no_grad():
+        for bn in module.modules():
+            if isinstance(bn, torch.nn.BatchNorm2d):
+                bn.running_mean.uniform_(-0.5, 0.5)
+                bn.running_var.uniform_(0.5, 2.0)
+    return module.eval()
+
+
+@pytest.mark.parametrize("grid", [16, 5])
+@pytest.mark.parametrize("size", [(1, 1), (3, 5), (5, 5), (16, 16), (17, 16), (7, 40), (40, 7), (33, 65), (100, 37)])
+def test_the_fixed_grid_path_equals_forward(size: tuple[int, int], grid: int) -> None:
+    """The export path (no branch on the size) computes the ordinary path's function: crop, exact fit, pooled,
+    mixed (one side in the grid, one past it)."""
+    module = eval_with_statistics(build(6, grid=grid)).double()
+    x = torch.randn(2, 6, *size, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(module.forward_fixed_grid(x), module(x), atol=1e-12, rtol=1e-12)
+
+
+def test_forward_takes_the_fixed_grid_path_while_exporting(monkeypatch: pytest.MonkeyPatch) -> None:
+    module = eval_with_statistics(build(6))
+    calls = []
+    monkeypatch.setattr(module, "forward_fixed_grid", lambda x: calls.append(x.shape) or x)
+    module(torch.randn(1, 6, 20, 9))
+    assert calls == []
+    monkeypatch.setattr(psa, "exporting", lambda: True)
+    module(torch.randn(1, 6, 20, 9))
+    assert calls == [(1, 6, 20, 9)]
+
+
+@pytest.mark.parametrize("size", [1, 3, 16, 17, 40, 101])
+def test_pooling_matrix_is_adaptive_average_pooling(size: int) -> None:
+    grid = 16
+    x = torch.randn(2, 3, size, dtype=torch.float64)
+    matrix, cells = pooling_matrix(size, grid, x)  # (G, size), (1,)
+    m = min(size, grid)
+    assert cells.tolist() == [m] and not matrix[m:].any()
+    torch.testing.assert_close(x @ matrix[:m].T, F.adaptive_avg_pool1d(x, m), atol=1e-12, rtol=1e-12)
+
+
+@pytest.mark.parametrize(("size", "cells"), [(1, 1), (7, 7), (17, 16), (40, 16), (101, 16), (5, 3)])
+def test_upsampling_matrix_is_bilinear_interpolation(size: int, cells: int) -> None:
+    grid = 16
+    z = torch.randn(2, 3, 4, cells, dtype=torch.float64)  # (.., cells) along the resized axis
+    matrix = upsampling_matrix(size, torch.tensor([cells]), grid, z)  # (size, G)
+    assert not matrix[:, cells:].any()
+    expected = F.interpolate(z, size=(4, size), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(z @ matrix[:, :cells].T, expected, atol=1e-12, rtol=1e-12)

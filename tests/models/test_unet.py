@@ -11,6 +11,7 @@ from torch import nn
 
 from segattn.attention import ATTENTION_NAMES, get_attention_class
 from segattn.models import AttentionUnet
+from segattn.models import unet as unet_module
 from tests.models.utils import parameters_without_gradient, perturb_zero_parameters
 
 SMALL = (64, 32, 16, 16, 8)  # decoder widths that keep the tests fast
@@ -42,6 +43,25 @@ def test_padding_leaves_valid_sizes_alone_and_crops_back() -> None:
     with torch.no_grad():
         padded_by_hand = torch.nn.functional.pad(x, (0, 0, 0, 24), mode="replicate")
         assert torch.equal(model(x), model(padded_by_hand)[..., :40, :])
+
+
+@pytest.mark.parametrize("size", [(40, 64), (33, 17), (64, 64)])
+def test_the_export_path_pads_and_crops_always_with_the_same_result(
+    size: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While exporting, padding and cropping run unconditionally (by 0 where none is needed): same logits."""
+    torch.manual_seed(0)
+    model = AttentionUnet("resnet18", encoder_depth=3, decoder_channels=(16, 8, 8), attention="cbam").eval()
+    x = torch.rand(2, 3, *size)
+    with torch.no_grad():
+        eager = model(x)
+        monkeypatch.setattr(unet_module, "exporting", lambda: True)
+        pads = []
+        real_pad = unet_module.F.pad
+        monkeypatch.setattr(unet_module.F, "pad", lambda t, p, **kw: pads.append(tuple(p)) or real_pad(t, p, **kw))
+        exported_path = model(x)
+    assert len(pads) == 2 and pads[1] == tuple(-v for v in pads[0])  # pad, then crop by the same amounts
+    torch.testing.assert_close(exported_path, eager, atol=0, rtol=0)
 
 
 @pytest.mark.parametrize(
