@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import lightning as L
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ import torch
 
 from segattn.data import SegDataModule, generate_floorplan, write_floorplans
 from segattn.data.floorplans.dataset import EpochSampler
+from segattn.data.floorplans.layout import make_layout
+from segattn.data.floorplans.styles import WALL_STYLES, Pens, draw_walls
 from segattn.data.io import read_image, read_mask
 from tests.data.helpers import tree_digest
 
@@ -152,27 +155,159 @@ class _Recorder(L.LightningModule):
 def test_lightning_fit_sees_new_plans_every_epoch(tmp_path: Path) -> None:
     model = _Recorder()
     trainer = L.Trainer(
-        max_epochs=2, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, default_root_dir=tmp_path,
-    )  # fmt: skip
+        max_epochs=2,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        default_root_dir=tmp_path,
+    )
     trainer.fit(model, datamodule=fp_module(batch_size=2))
     assert model.seen == [[f"floorplan_train_e{e:03d}_{i:05d}" for i in range(4)] for e in range(2)]
 
 
-@pytest.mark.parametrize("style", ["solid", "grey", "hatch", "outline"])
+@pytest.mark.parametrize("style", WALL_STYLES)
 def test_every_drawn_wall_pixel_is_in_the_mask(style: str) -> None:
     """A wall's mask covers all of its ink, outline included (the outline stroke straddles the wall's edge; before
     this was tested its outer half was ink but not wall, a 1-2 px label error along every outlined wall)."""
-    from segattn.data.floorplans.draw import draw_walls
-    from segattn.data.floorplans.layout import make_layout
-
     for seed in range(10):
         rng = np.random.default_rng(seed)
-        plan = make_layout(rng, 192, 192)
+        plan = make_layout(rng, 192, 192, real_scale=0.5)
         for wall in plan.walls:
             wall.style = style
-        ink, layer = draw_walls(plan, (192, 192), rng, lw=2)
+        ink, layer = draw_walls(plan, (192, 192), rng, Pens(wall=3, cad=seed % 2 == 1))
         drawn, wall_mask = ink >= 128, layer >= 128
-        assert drawn.any()
+        assert (ink > 0).any()
         outside = drawn & ~wall_mask
         assert not outside.any(), f"seed {seed}: {int(outside.sum())} wall-ink pixels outside the mask ({style})"
+        # faint ink too (light hatch and grey, anti-aliased edges): none of it beyond the mask's 1 px border
+        faint = (ink > 0) & ~cv2.dilate(wall_mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        assert not faint.any(), f"seed {seed}: {int(faint.sum())} faint wall-ink pixels off the mask ({style})"
+
+
+def _clear_of_other_walls(plan, wall, x: float, y: float) -> bool:
+    """True if (x, y) is farther than a wall thickness from every other wall (no junction there)."""
+    for other in plan.walls:
+        if other is wall:
+            continue
+        x0, y0, x1, y1 = other.rect(other.a - other.thickness, other.b + other.thickness)
+        m = wall.thickness + other.thickness
+        if x0 - m <= x <= x1 + m and y0 - m <= y <= y1 + m:
+            return False
+    return True
+
+
+def test_hollow_walls_are_wall_between_their_two_lines() -> None:
+    """Across a hollow wall: a line near each face, no dark ink between them, and the mask covers the whole wall."""
+    checked = 0
+    for seed in range(8):
+        rng = np.random.default_rng(seed)
+        plan = make_layout(rng, 256, 256, real_scale=1.0)
+        for wall in plan.walls:
+            wall.style = "hollow"
+        ink, layer = draw_walls(plan, (256, 256), rng, Pens(wall=3))
+        for wall in plan.walls:
+            half = wall.thickness / 2
+            if wall.thickness < 8:
+                continue
+            for start, end in wall.solid_spans():
+                for run in np.arange(start + wall.thickness, end - wall.thickness, wall.thickness):
+                    x, y = wall.xy(run, 0.0)
+                    on_canvas = half + 2 < x < 253 - half and half + 2 < y < 253 - half
+                    if not on_canvas or not _clear_of_other_walls(plan, wall, x, y):
+                        continue
+                    r, lo, hi = round(run), round(wall.c - half) - 1, round(wall.c + half) + 2
+                    across_ink = ink[lo:hi, r] if wall.horizontal else ink[r, lo:hi]
+                    across_wall = layer[lo + 2 : hi - 2, r] if wall.horizontal else layer[r, lo + 2 : hi - 2]
+                    assert (across_wall >= 128).all(), f"seed {seed}: the gap between the lines is not all wall"
+                    assert across_ink[3:-3].max() < 160, f"seed {seed}: dark ink between the lines of a hollow wall"
+                    assert across_ink[:4].max() >= 100 and across_ink[-4:].max() >= 100, f"seed {seed}: a line missing"
+                    checked += 1
+    assert checked >= 10
+
+
+@pytest.mark.parametrize("cad", [False, True])
+def test_doors_and_windows_are_background(cad: bool) -> None:
+    """Openings cut the wall and its outline: inside the gap the mask is background, and a window's lines or sash
+    are drawn there (CVC-FP labels doors and windows background too)."""
+    from segattn.data.floorplans.draw import OpeningStyle, draw_openings
+    from segattn.data.floorplans.styles import assign_wall_styles
+
+    windows = doors = 0
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        plan = make_layout(rng, 256, 256, real_scale=0.5)
+        assign_wall_styles(plan, rng, cad)
+        _, layer = draw_walls(plan, (256, 256), rng, Pens(wall=1 if cad else 3, cad=cad))
+        ink = np.zeros_like(layer)
+        draw_openings(ink, plan, OpeningStyle.random(rng, 2, cad))
+        for wall in plan.walls:
+            for op in wall.openings:
+                x0, y0, x1, y1 = wall.rect(op.start + 5, op.end - 5)  # the gap, off the outline of its jambs
+                if min(x0, y0) < 0 or max(x1, y1) > 256 or x1 - x0 < 2 or y1 - y0 < 2:  # wholly on the canvas
+                    continue
+                ix0, iy0, ix1, iy1 = round(x0), round(y0), round(x1), round(y1)
+                assert (layer[iy0:iy1, ix0:ix1] < 128).all(), f"seed {seed}: wall drawn across a {op.kind}"
+                if op.kind == "window":
+                    assert ink[iy0:iy1, ix0:ix1].max() >= 64, f"seed {seed}: a window without its lines"
+                    windows += 1
+                else:
+                    doors += 1
+    assert windows >= 5 and doors >= 5
+
+
+def test_cad_walls_have_light_fills_only() -> None:
+    """In a CAD drawing (one thin pen) grey and hatched walls stay light inside their thin outline."""
+    for style in ("grey", "hatch"):
+        for seed in range(6):
+            rng = np.random.default_rng(seed)
+            plan = make_layout(rng, 256, 256, real_scale=1.0)
+            for wall in plan.walls:
+                wall.style = style
+            ink, layer = draw_walls(plan, (256, 256), rng, Pens(wall=1, cad=True))
+            inside = cv2.erode((layer >= 128).astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+            if inside.any():
+                assert ink[inside].max() < 200, f"seed {seed}: a dark {style} fill in a CAD drawing"
+
+
+def test_real_scale_plans_have_the_same_size_in_pixels_on_any_canvas() -> None:
+    """Real-scale pages keep pixels per metre (so wall thickness in pixels) whatever the canvas and follow ``dpi``;
+    whole pages scale with the canvas."""
+
+    def median_ppm(size: int, real_scale: float, dpi: float = 150.0) -> float:
+        plans = [make_layout(np.random.default_rng(s), size, size, real_scale=real_scale, dpi=dpi) for s in range(60)]
+        assert all(p.real_scale == (real_scale == 1.0) for p in plans)
+        return float(np.median([p.px_per_m for p in plans]))
+
+    assert median_ppm(512, 1.0) == pytest.approx(median_ppm(256, 1.0), rel=0.15)
+    assert median_ppm(256, 1.0, dpi=300) == pytest.approx(2 * median_ppm(256, 1.0), rel=0.15)
+    assert median_ppm(512, 0.0) == pytest.approx(2 * median_ppm(256, 0.0), rel=0.15)
+    assert 150 * 0.8 / 0.0254 / 200 <= median_ppm(256, 1.0) <= 150 * 1.25 / 0.0254 / 50
+
+
+def test_dense_dimensions_draw_more_chains() -> None:
+    from segattn.data.floorplans.text import draw_dimensions, random_style
+
+    more = 0
+    for seed in range(10):
+        plan = make_layout(np.random.default_rng(seed), 256, 256, real_scale=0.0)
+        drawn = []
+        for dense in (False, True):
+            ink = np.zeros((256, 256), np.uint8)
+            style = random_style(np.random.default_rng(0))
+            draw_dimensions(ink, plan, np.random.default_rng(seed), style, 7.0, dense=dense)
+            drawn.append(int((ink > 0).sum()))
+        more += drawn[1] > 1.2 * drawn[0]
+    assert more >= 7
+
+
+def test_bad_style_arguments() -> None:
+    with pytest.raises(ValueError, match="real_scale"):
+        generate_floorplan(0, 128, real_scale=1.5)
+    with pytest.raises(ValueError, match="cad"):
+        generate_floorplan(0, 128, cad=-0.1)
+    with pytest.raises(ValueError, match="dpi"):
+        generate_floorplan(0, 128, dpi=0)
