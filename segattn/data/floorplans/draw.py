@@ -10,6 +10,7 @@ sash (a narrow rectangle) on the wall's axis, sometimes with jamb lines at its e
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import cv2
@@ -101,14 +102,15 @@ def _door(ink: np.ndarray, wall: Wall, hinge: float, free: float, side: int, sty
     ellipse(ink, h, (width, width), start, end, style.arc_value, 1)
 
 
-def draw_openings(ink: np.ndarray, plan: Plan, style: OpeningStyle) -> None:
-    """Doors and windows in the gaps of every wall (ink only, not wall)."""
+def draw_openings(ink: np.ndarray, plan: Plan, style: OpeningStyle, *, two_line: Collection[str] = ()) -> None:
+    """Doors and windows in the gaps of every wall (ink only, not wall). Windows in walls of a ``two_line`` style
+    (drawn as a pair of lines with nothing between) get three lines or more: two would read as the wall itself."""
     for wall in plan.walls:
         for op in wall.openings:
-            _draw_opening(ink, wall, op, style)
+            _draw_opening(ink, wall, op, style, wall.style in two_line)
 
 
-def _draw_opening(ink: np.ndarray, wall: Wall, op: Opening, style: OpeningStyle) -> None:
+def _draw_opening(ink: np.ndarray, wall: Wall, op: Opening, style: OpeningStyle, two_line: bool) -> None:
     half = wall.thickness / 2
     if op.kind == "window" and style.window == "sash":
         depth = max(1.0, half * 0.35)
@@ -118,7 +120,8 @@ def _draw_opening(ink: np.ndarray, wall: Wall, op: Opening, style: OpeningStyle)
         for run in (op.start, op.end):
             line(ink, wall.xy(run, ends[0]), wall.xy(run, ends[1]), 255, 1)
     elif op.kind == "window":
-        for across in np.linspace(-half, half, style.window_lines):
+        lines = max(3, style.window_lines) if two_line else style.window_lines
+        for across in np.linspace(-half, half, lines):
             line(ink, wall.xy(op.start, across), wall.xy(op.end, across), 255, 1)
         for run in (op.start, op.end):
             line(ink, wall.xy(run, -half), wall.xy(run, half), 255, 1)

@@ -29,7 +29,7 @@ import numpy as np
 from .decor import draw_hatched_area, draw_marks, draw_stairs, furnish
 from .draw import OpeningStyle, draw_openings
 from .layout import DPI, REAL_SCALE_SHARE, door_swings, make_layout
-from .styles import Pens, assign_wall_styles, draw_walls
+from .styles import TWO_LINE_STYLES, Pens, assign_wall_styles, draw_walls
 from .text import draw_dimensions, draw_room_labels, draw_sheet, random_style
 
 Seed = int | Sequence[int] | np.random.SeedSequence
@@ -67,7 +67,7 @@ def draw_plan(
     # cut walls carry the heaviest line weight, as in drafting: heavier than window and door lines
     wall_ink, wall_layer = draw_walls(plan, (height, width), rng, Pens(wall=1 if is_cad else lw + 1, cad=is_cad))
     ink = np.zeros((height, width), np.uint8)
-    draw_openings(ink, plan, OpeningStyle.random(rng, lw, is_cad))
+    draw_openings(ink, plan, OpeningStyle.random(rng, lw, is_cad), two_line=TWO_LINE_STYLES)
     style = random_style(rng)
     text_height = float(np.clip(plan.px_per_m * rng.uniform(0.22, 0.4), 5.0, 16.0))
     taken = door_swings(plan)

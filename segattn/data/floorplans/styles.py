@@ -11,8 +11,9 @@ every style).
   heavy, thin or no outline;
 - ``hatch``: diagonal hatch, dark and dense or light and fine, inside a heavy or thin outline;
 - ``outline``: the wall's contour in the heavy wall pen, nothing inside;
-- ``hollow``: two thin parallel lines in the same pen as the furniture, empty or lightly hatched between: CAD
-  drawings, where a wall differs from a wardrobe only by being a long pair of lines.
+- ``hollow``: two thin parallel lines in the same pen as the furniture, empty or lightly hatched between (CAD
+  drawings, where a wall differs from a wardrobe only by being a long pair of lines), sometimes with the inside
+  face of exterior walls in the heavy pen (a lined wall).
 
 A plan is either *inked* (a heavy pen for walls, a thin one for the rest: styles mixed at random) or *CAD* (one
 thin pen for everything: walls hollow, light grey or lightly hatched with thin outlines).
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .draw import fill_rect, hatch_pattern
+from .draw import fill_rect, hatch_pattern, line
 from .layout import Plan
 
 
@@ -91,7 +92,24 @@ def _hollow(ink: np.ndarray, layer: np.ndarray, rng: np.random.Generator, pens: 
     if rng.random() < 0.4:  # a light, sparse hatch between the lines
         value = int(rng.integers(60, 160))
         _hatch_inside(ink, layer, rng.uniform(3.0, 8.0), rng.uniform(0.6, 1.0), rng.choice([45, 135]), value)
+    if rng.random() < 0.3 and not pens.cad:  # the inner face in the heavy pen (a lining: CVC-FP group IIa)
+        _inner_faces(ink, layer, plan, pens.wall)
     _outline(ink, layer, pens.thin)
+
+
+def _inner_faces(ink: np.ndarray, layer: np.ndarray, plan: Plan, width: int) -> None:
+    """A ``width`` line along the inside face of every hollow exterior wall, kept within the wall."""
+    lines = np.zeros_like(ink)
+    outline = plan.outline.astype(np.float32)
+    for wall in plan.walls:
+        if not wall.exterior or wall.style != "hollow":
+            continue
+        probe = wall.xy((wall.a + wall.b) / 2, wall.thickness)  # a wall's thickness off its + side
+        side = 1 if cv2.pointPolygonTest(outline, probe, False) > 0 else -1
+        face = side * (wall.thickness - width) / 2
+        for start, end in wall.solid_spans():
+            line(lines, wall.xy(start, face), wall.xy(end, face), 255, width)
+    np.maximum(ink, np.minimum(lines, layer), out=ink)
 
 
 WallStyle = Callable[[np.ndarray, np.ndarray, np.random.Generator, Pens, Plan], None]
@@ -103,6 +121,7 @@ STYLES: dict[str, WallStyle] = {
     "hollow": _hollow,
 }
 WALL_STYLES = tuple(STYLES)
+TWO_LINE_STYLES = ("outline", "hollow")  # a pair of lines with nothing between: windows in them need three lines
 # how often each style is drawn on an inked plan, and the least wall thickness in pixels each needs to show
 INKED_WEIGHTS = {"solid": 0.38, "grey": 0.14, "hatch": 0.16, "outline": 0.1, "hollow": 0.22}
 CAD_WEIGHTS = {"hollow": 0.6, "grey": 0.2, "hatch": 0.2}
