@@ -30,6 +30,8 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader, Dataset
 
 from segattn.data.floorplans.dataset import FloorplanDataset
+from segattn.data.floorplans.generate import CAD_SHARE, check_style_options
+from segattn.data.floorplans.layout import DPI, REAL_SCALE_SHARE
 from segattn.data.folder import (
     DatasetError,
     FolderDataset,
@@ -78,6 +80,10 @@ class SegDataModule(L.LightningDataModule):
         image_size / noise_level / train_samples / val_samples / test_samples / seed: synthetic floor
             plans: side in pixels, scan degradation (0 clean, 1 default, 2 hard), plans per epoch / split,
             and the seed they are all derived from.
+        real_scale / cad / dpi: synthetic floor plans: the share of pages drawn at a scan's real scale, the share
+            of CAD drawings (thin pen everywhere, hollow walls) and the resolution of real-scale pages
+            (``segattn.data.floorplans.generate_floorplan``). The defaults suit the quickstart; larger shares
+            are closer to real drawings and take longer to learn (``configs/plans_real.yaml``).
     """
 
     def __init__(
@@ -108,6 +114,9 @@ class SegDataModule(L.LightningDataModule):
         val_samples: int = 64,
         test_samples: int = 64,
         seed: int = 0,
+        real_scale: float = REAL_SCALE_SHARE,
+        cad: float = CAD_SHARE,
+        dpi: float = DPI,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -119,6 +128,7 @@ class SegDataModule(L.LightningDataModule):
             raise ValueError(f"root {root!r} is set but dataset is 'floorplans' (synthetic); use dataset: folder")
         if dataset == "floorplans" and num_classes != 2:
             raise ValueError(f"floor plans have 2 classes (background, wall), got num_classes={num_classes}")
+        check_style_options(real_scale=real_scale, cad=cad, dpi=dpi)
         if not 2 <= num_classes <= 255:
             raise ValueError(f"num_classes must be in 2..255 (255 is the ignore value), got {num_classes}")
         if mask_encoding == "palette":
@@ -197,14 +207,27 @@ class SegDataModule(L.LightningDataModule):
         if hp.dataset == "floorplans":
             length = {"train": hp.train_samples, "val": hp.val_samples, "test": hp.test_samples}[split]
             return FloorplanDataset(
-                split, length, size=hp.image_size, noise_level=hp.noise_level, in_channels=hp.in_channels,
-                seed=hp.seed, **common,
-            )  # fmt: skip
+                split,
+                length,
+                size=hp.image_size,
+                noise_level=hp.noise_level,
+                in_channels=hp.in_channels,
+                seed=hp.seed,
+                real_scale=hp.real_scale,
+                cad=hp.cad,
+                dpi=hp.dpi,
+                **common,
+            )
         assert self.splits is not None  # set by setup before any dataset is built
         return FolderDataset(
-            Path(hp.root), self.splits[split], in_channels=hp.in_channels, encoding=self.mask_encoding,
-            palette=self.palette, num_classes=hp.num_classes, **common,
-        )  # fmt: skip
+            Path(hp.root),
+            self.splits[split],
+            in_channels=hp.in_channels,
+            encoding=self.mask_encoding,
+            palette=self.palette,
+            num_classes=hp.num_classes,
+            **common,
+        )
 
     # ---------------------------------------------------------------- loaders
     def _loader(self, split: Split) -> DataLoader:

@@ -128,6 +128,22 @@ def test_val_and_test_plans_are_fixed_and_distinct() -> None:
     assert all(not torch.equal(train_plan, m[:64, :64]) for m in val["mask"])
 
 
+def test_style_options_reach_the_plans_and_are_checked_when_the_module_is_built() -> None:
+    from segattn.data.floorplans.dataset import plan_seed
+
+    module = fp_module(real_scale=1.0, cad=1.0, dpi=100.0)
+    module.setup("validate")
+    _, expected = generate_floorplan(plan_seed(0, "val", 0, 1), 96, 1.0, real_scale=1.0, cad=1.0, dpi=100.0)
+    np.testing.assert_array_equal(module.datasets["val"][1]["mask"].numpy(), expected)
+    default = fp_module()
+    default.setup("validate")
+    assert not np.array_equal(default.datasets["val"][1]["mask"].numpy(), expected)
+    with pytest.raises(ValueError, match="cad must be a share"):
+        fp_module(cad=2.0)
+    with pytest.raises(ValueError, match="dpi"):
+        fp_module(dpi=0.0)
+
+
 def test_gray_input_for_floorplans() -> None:
     module = fp_module(in_channels=1)
     module.setup("validate")
@@ -244,7 +260,7 @@ def test_doors_and_windows_are_background(cad: bool) -> None:
         assign_wall_styles(plan, rng, cad)
         _, layer = draw_walls(plan, (256, 256), rng, Pens(wall=1 if cad else 3, cad=cad))
         ink = np.zeros_like(layer)
-        draw_openings(ink, plan, OpeningStyle.random(rng, 2, cad))
+        draw_openings(ink, plan, OpeningStyle.random(rng, plan, 2, cad))
         for wall in plan.walls:
             for op in wall.openings:
                 x0, y0, x1, y1 = wall.rect(op.start + 5, op.end - 5)  # the gap, off the outline of its jambs

@@ -73,11 +73,14 @@ class OpeningStyle:
     jambs: bool  # lines across the wall at the ends of a "sash" window
 
     @classmethod
-    def random(cls, rng: np.random.Generator, lw: int, cad: bool) -> OpeningStyle:
-        """A random style; ``cad`` drawings use one thin pen and windows of three or more lines."""
-        leaf = 0 if rng.random() < 0.4 else (1 if cad else lw)
+    def random(cls, rng: np.random.Generator, plan: Plan, lw: int, cad: bool) -> OpeningStyle:
+        """A random style; ``cad`` drawings use one thin pen and windows of three or more lines. Panels and sashes
+        only where their lines are a few pixels apart, as on a scan at real scale (on a small plan they merge into
+        one thick stroke, a wall stub)."""
+        panel = rng.random() < 0.4 and 0.045 * plan.px_per_m >= 2  # a leaf is about 4.5 cm thick
+        leaf = 0 if panel else (1 if cad else lw)
         arc_value = int(rng.choice([255, 170]))
-        window = "sash" if rng.random() < 0.35 else "lines"
+        window = "sash" if rng.random() < 0.35 and plan.ext_t >= 10 else "lines"
         lines = int(rng.choice([3, 4]) if cad else rng.choice([2, 3, 4], p=[0.35, 0.45, 0.2]))
         return cls(leaf, arc_value, window, lines, bool(rng.random() < 0.5))
 
@@ -90,8 +93,8 @@ def _door(ink: np.ndarray, wall: Wall, hinge: float, free: float, side: int, sty
     jamb = wall.xy(free, face)
     if style.leaf:
         line(ink, h, tip, 255, style.leaf)
-    else:  # a panel as thick as a real leaf (4 cm), at least two pixels between its lines
-        panel = math.copysign(max(2.0, 0.045 * width / 0.9), free - hinge)
+    else:  # a panel as thick as a real leaf: 5 % of its width
+        panel = math.copysign(0.05 * width, free - hinge)
         line(ink, h, tip)
         line(ink, wall.xy(hinge + panel, face), wall.xy(hinge + panel, face + side * width))
         line(ink, tip, wall.xy(hinge + panel, face + side * width))

@@ -42,7 +42,7 @@ def _size(size: int | Sequence[int]) -> tuple[int, int]:
     return int(h), int(w)
 
 
-CAD_SHARE = 0.2  # share of CAD drawings: one thin pen for everything (``styles.py``)
+CAD_SHARE = 0.05  # share of CAD drawings: one thin pen for everything (``styles.py``)
 DENSE_DIMENSIONS = 0.4  # share of plans with dimensioned sides that stack chains and dimension rooms (``text.py``)
 
 
@@ -67,7 +67,7 @@ def draw_plan(
     # cut walls carry the heaviest line weight, as in drafting: heavier than window and door lines
     wall_ink, wall_layer = draw_walls(plan, (height, width), rng, Pens(wall=1 if is_cad else lw + 1, cad=is_cad))
     ink = np.zeros((height, width), np.uint8)
-    draw_openings(ink, plan, OpeningStyle.random(rng, lw, is_cad), two_line=TWO_LINE_STYLES)
+    draw_openings(ink, plan, OpeningStyle.random(rng, plan, lw, is_cad), two_line=TWO_LINE_STYLES)
     style = random_style(rng)
     text_height = float(np.clip(plan.px_per_m * rng.uniform(0.22, 0.4), 5.0, 16.0))
     taken = door_swings(plan)
@@ -164,6 +164,15 @@ def _scan(ink: np.ndarray, paper_rng: np.random.Generator, rng: np.random.Genera
     return out
 
 
+def check_style_options(*, real_scale: float, cad: float, dpi: float) -> None:
+    """``ValueError`` naming the option unless the shares are in [0, 1] and ``dpi`` is positive."""
+    for name, share in (("real_scale", real_scale), ("cad", cad)):
+        if not 0 <= share <= 1:
+            raise ValueError(f"{name} must be a share in [0, 1], got {share}")
+    if dpi <= 0:
+        raise ValueError(f"dpi must be > 0, got {dpi}")
+
+
 def generate_floorplan(
     seed: Seed,
     size: int | Sequence[int] = 256,
@@ -183,11 +192,7 @@ def generate_floorplan(
     """
     if noise_level < 0:
         raise ValueError(f"noise_level must be >= 0, got {noise_level}")
-    for name, share in (("real_scale", real_scale), ("cad", cad)):
-        if not 0 <= share <= 1:
-            raise ValueError(f"{name} must be a share in [0, 1], got {share}")
-    if dpi <= 0:
-        raise ValueError(f"dpi must be > 0, got {dpi}")
+    check_style_options(real_scale=real_scale, cad=cad, dpi=dpi)
     height, width = _size(size)
     seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     # three independent streams, derived without mutating ``seq`` (unlike ``seq.spawn``)

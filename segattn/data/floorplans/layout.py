@@ -200,7 +200,7 @@ def visible_wall_fraction(plan: Plan, height: int, width: int) -> float:
 
 # drawing scales (1:n) of real-scale pages and how often each is drawn; most house plans are at 1:100
 DRAWING_SCALES = {50: 0.15, 100: 0.7, 200: 0.15}
-REAL_SCALE_SHARE = 0.5  # default share of real-scale pages
+REAL_SCALE_SHARE = 0.15  # default share of real-scale pages
 DPI = 150.0  # default resolution of real-scale pages, dots per inch
 MAX_WALL_FRACTION = 0.3  # a canvas more than this much wall is re-drawn (a window lying on a wall teaches little)
 
