@@ -94,3 +94,10 @@ def test_predict_quick(tmp_path: Path) -> None:
     assert row["isolated"] is False
     for key in ("rss_peak_bytes", "rss_extra_bytes", "seconds"):
         assert_number(row[key])
+
+
+def test_plan_styles_timing_quick(tmp_path: Path) -> None:
+    result = run_quick("plan_styles", tmp_path, "timing")  # the subcommands that read CVC-FP are not run here
+    (row,) = result["rows"]
+    assert row["size"] == 96
+    assert_number(row["this tree ms"])
