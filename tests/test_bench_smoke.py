@@ -116,3 +116,10 @@ def test_export_quick(tmp_path: Path) -> None:
     for key in keys:
         assert_number(row[key])
     assert result["machine"]["export_versions"]["onnxruntime"]
+
+
+def test_plan_styles_timing_quick(tmp_path: Path) -> None:
+    result = run_quick("plan_styles", tmp_path, "timing")  # the subcommands that read CVC-FP are not run here
+    (row,) = result["rows"]
+    assert row["size"] == 96
+    assert_number(row["this tree ms"])

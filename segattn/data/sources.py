@@ -17,6 +17,8 @@ from torch.utils.data import Dataset
 from segattn.data.datamodule import SPLIT_ORDER, SegData, Split
 from segattn.data.floorplans import generate_floorplan
 from segattn.data.floorplans.dataset import FloorplanDataset, plan_seed
+from segattn.data.floorplans.generate import CAD_SHARE, check_style_options
+from segattn.data.floorplans.layout import DPI, REAL_SCALE_SHARE
 from segattn.data.folder import (
     DatasetError,
     FolderDataset,
@@ -143,6 +145,10 @@ class FloorplanData(SegData):
         noise_level: scan degradation, 0 clean, 1 default, 2 hard.
         train_samples / val_samples / test_samples: plans per epoch / in each fixed split.
         seed: the seed every plan is derived from.
+        real_scale / cad / dpi: the share of pages drawn at a scan's real scale, the share of CAD drawings (thin
+            pen everywhere, hollow walls) and the resolution of real-scale pages
+            (:func:`~segattn.data.floorplans.generate_floorplan`). The defaults suit the quickstart; larger shares
+            are closer to real drawings and take longer to learn (``configs/plans_real.yaml``).
         **kwargs: the shared arguments of :class:`~segattn.data.datamodule.SegData`. The default train
             augmentation is flips and rotations only: the plans already vary paper, ink, scale and scan noise.
     """
@@ -158,11 +164,20 @@ class FloorplanData(SegData):
         val_samples: int = 64,
         test_samples: int = 64,
         seed: int = 0,
+        real_scale: float = REAL_SCALE_SHARE,
+        cad: float = CAD_SHARE,
+        dpi: float = DPI,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if self.hparams.num_classes != 2:
             raise ValueError(f"floor plans have 2 classes (background, wall), got num_classes={self.num_classes}")
+        check_style_options(real_scale=real_scale, cad=cad, dpi=dpi)
+
+    @property
+    def styles(self) -> dict[str, float]:
+        """``generate_floorplan``'s style options as configured."""
+        return {key: self.hparams[key] for key in ("real_scale", "cad", "dpi")}
 
     def build_dataset(self, split: Split) -> Dataset:
         hp = self.hparams
@@ -174,6 +189,7 @@ class FloorplanData(SegData):
             noise_level=hp.noise_level,
             in_channels=hp.in_channels,
             seed=hp.seed,
+            **self.styles,
             **self.sample_options(split),
         )
 
@@ -184,6 +200,6 @@ class FloorplanData(SegData):
         hp = self.hparams
         count = min(n, hp.train_samples)
         return (
-            generate_floorplan(plan_seed(hp.seed, "train", 0, i), hp.image_size, hp.noise_level)[0]
+            generate_floorplan(plan_seed(hp.seed, "train", 0, i), hp.image_size, hp.noise_level, **self.styles)[0]
             for i in range(count)
         )

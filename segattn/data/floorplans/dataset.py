@@ -18,7 +18,8 @@ from torch.utils.data import Dataset, Sampler
 
 from segattn.data.preprocess import make_sample
 
-from .generate import generate_floorplan
+from .generate import CAD_SHARE, generate_floorplan
+from .layout import DPI, REAL_SCALE_SHARE
 
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
 
@@ -45,7 +46,10 @@ class EpochSampler(Sampler[int]):
 
 
 class FloorplanDataset(Dataset):
-    """``length`` synthetic plans of ``size`` x ``size``; items are samples as in the batch contract."""
+    """``length`` synthetic plans of ``size`` x ``size``; items are samples as in the batch contract.
+
+    ``real_scale`` / ``cad`` / ``dpi``: the style options of ``generate_floorplan``.
+    """
 
     def __init__(
         self,
@@ -60,11 +64,15 @@ class FloorplanDataset(Dataset):
         mean: Sequence[float],
         std: Sequence[float],
         pad_multiple: int | None = None,
+        real_scale: float = REAL_SCALE_SHARE,
+        cad: float = CAD_SHARE,
+        dpi: float = DPI,
     ) -> None:
         if length < 1:
             raise ValueError(f"{split} floor plan count must be >= 1, got {length}")
         self.split, self.length, self.size, self.noise_level, self.seed = split, length, size, noise_level, seed
         self.in_channels = in_channels
+        self.styles = {"real_scale": real_scale, "cad": cad, "dpi": dpi}  # generate_floorplan's style options
         self.transform, self.mean, self.std, self.pad_multiple = transform, mean, std, pad_multiple
         self._cache: list[tuple[np.ndarray, np.ndarray]] | None = None
         if split != "train":  # fixed plans, generated once
@@ -74,7 +82,8 @@ class FloorplanDataset(Dataset):
         return self.length
 
     def _generate(self, epoch: int, index: int) -> tuple[np.ndarray, np.ndarray]:
-        return generate_floorplan(plan_seed(self.seed, self.split, epoch, index), self.size, self.noise_level)
+        seed = plan_seed(self.seed, self.split, epoch, index)
+        return generate_floorplan(seed, self.size, self.noise_level, **self.styles)
 
     def __getitem__(self, key: int) -> dict[str, Any]:
         epoch, index = divmod(int(key), self.length)  # key = epoch * length + index (EpochSampler)

@@ -1,15 +1,17 @@
-"""Drawing primitives and the wall / door / window layer of a synthetic floor plan.
+"""Drawing primitives, and the doors and windows of a synthetic floor plan.
 
 All drawing goes onto single-channel uint8 layers (255 = full ink) with anti-aliasing at 1/16-pixel
-precision (OpenCV's ``shift``). Walls are drawn twice over the same geometry: filled into a per-style
-*wall layer* (the mask is this layer thresholded at 128, so it is exactly the drawn wall) and rendered into
-the ink in one of four styles: solid, grey fill with an outline, hatched with an outline, or outline only.
-Doors (leaf + swing arc) and windows (thin parallel lines across the gap) are ink only, never wall.
+precision (OpenCV's ``shift``). Walls are inked in ``styles.py``. Doors and windows sit in the gaps openings
+cut in a wall and its outline, and are ink only, never wall (CVC-FP labels them background too): a door is a
+leaf (one line, or a thin panel of two) with its swing arc; a window is thin lines across the gap, or a thin
+sash (a narrow rectangle) on the wall's axis, sometimes with jamb lines at its ends.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -17,7 +19,6 @@ import numpy as np
 from .layout import Opening, Plan, Wall
 
 SHIFT = 4  # OpenCV fixed-point bits: coordinates are multiplied by 16
-WALL_STYLES = ("solid", "grey", "hatch", "outline")
 
 Point = tuple[float, float]
 Rect = tuple[float, float, float, float]
@@ -61,90 +62,76 @@ def hatch_pattern(shape: tuple[int, int], spacing: float, width: float, angle: f
     return np.mod(d, spacing) < width
 
 
-def _outline(ink: np.ndarray, layer: np.ndarray, lw: int) -> None:
-    """Stroke the wall's contour into ``ink`` and into ``layer``: the stroke straddles the contour, and the half
-    of it outside the fill is drawn wall too (a wall's mask covers its outline, as a person would label it)."""
-    contours, _ = cv2.findContours((layer >= 128).astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
-    stroke = np.zeros_like(ink)
-    cv2.drawContours(stroke, contours, -1, 255, lw, cv2.LINE_AA)
-    np.maximum(ink, stroke, out=ink)
-    np.maximum(layer, stroke, out=layer)
+@dataclass(frozen=True)
+class OpeningStyle:
+    """How one plan draws its doors and windows."""
+
+    leaf: int  # door leaf line width; 0: a thin panel (two lines) instead of one line
+    arc_value: int  # ink of the swing arc (full or lighter)
+    window: str  # "lines" across the gap or a "sash" on the wall's axis
+    window_lines: int  # lines across the gap ("lines")
+    jambs: bool  # lines across the wall at the ends of a "sash" window
+
+    @classmethod
+    def random(cls, rng: np.random.Generator, plan: Plan, lw: int, cad: bool) -> OpeningStyle:
+        """A random style; ``cad`` drawings use one thin pen and windows of three or more lines. Panels and sashes
+        only where their lines are a few pixels apart, as on a scan at real scale (on a small plan they merge into
+        one thick stroke, a wall stub)."""
+        panel = rng.random() < 0.4 and 0.045 * plan.px_per_m >= 2  # a leaf is about 4.5 cm thick
+        leaf = 0 if panel else (1 if cad else lw)
+        arc_value = int(rng.choice([255, 170]))
+        window = "sash" if rng.random() < 0.35 and plan.ext_t >= 10 else "lines"
+        lines = int(rng.choice([3, 4]) if cad else rng.choice([2, 3, 4], p=[0.35, 0.45, 0.2]))
+        return cls(leaf, arc_value, window, lines, bool(rng.random() < 0.5))
 
 
-def draw_walls(plan: Plan, shape: tuple[int, int], rng: np.random.Generator, lw: int) -> tuple[np.ndarray, np.ndarray]:
-    """Render every wall; returns (ink (H, W) uint8, wall layer (H, W) uint8 whose >= 128 pixels are wall)."""
-    # styles in order of first use, not a set: set order follows PYTHONHASHSEED, and the styles below draw from rng,
-    # so a set made the same seed give different plans in different processes (DDP ranks, a resumed job)
-    layers = {style: np.zeros(shape, np.uint8) for style in dict.fromkeys(w.style for w in plan.walls)}
-    for wall in plan.walls:
-        for start, end in wall.solid_spans():
-            fill_rect(layers[wall.style], wall.rect(start, end))
-    ink = np.zeros(shape, np.uint8)
-    lw = lw + 1  # cut walls carry the heaviest line weight, as in drafting: heavier than window and door lines
-    for style, layer in layers.items():
-        if style == "solid":
-            np.maximum(ink, layer, out=ink)
-        elif style == "grey":
-            np.maximum(ink, (layer * rng.uniform(0.25, 0.6)).astype(np.uint8), out=ink)
-            _outline(ink, layer, lw)
-        elif style == "hatch":
-            spacing = max(3.0, plan.ext_t * rng.uniform(0.35, 0.7))
-            lines = hatch_pattern(shape, spacing, max(1.0, spacing * rng.uniform(0.2, 0.4)), rng.choice([45, 135]))
-            np.maximum(ink, np.where(lines, layer, 0).astype(np.uint8), out=ink)
-            _outline(ink, layer, lw)
-        else:
-            _outline(ink, layer, lw)
-    wall_layer = np.maximum.reduce(list(layers.values())) if len(layers) > 1 else next(iter(layers.values()))
-    return ink, wall_layer
-
-
-def assign_wall_styles(plan: Plan, rng: np.random.Generator) -> None:
-    """Exterior and interior styles per plan; sometimes a few interior walls hatched (load-bearing)."""
-    probs = [0.5, 0.2, 0.18, 0.12]
-    ext = str(rng.choice(WALL_STYLES, p=probs))
-    inner = ext if rng.random() < 0.5 else str(rng.choice(WALL_STYLES, p=probs))
-    # hatch / outline / grey fill need room inside the wall to be visible
-    ext = "solid" if ext in ("hatch", "outline") and plan.ext_t < 5 else ext
-    inner = "solid" if inner in ("hatch", "outline", "grey") and plan.int_t < 4 else inner
-    load_bearing = rng.random() < 0.25 and plan.int_t >= 4
-    for wall in plan.walls:
-        wall.style = ext if wall.exterior else ("hatch" if load_bearing and rng.random() < 0.4 else inner)
-
-
-def _door(ink: np.ndarray, wall: Wall, hinge: float, free: float, side: int, lw: int, arc_value: int) -> None:
+def _door(ink: np.ndarray, wall: Wall, hinge: float, free: float, side: int, style: OpeningStyle) -> None:
     width = abs(free - hinge)
     face = side * wall.thickness / 2
     h = wall.xy(hinge, face)
     tip = wall.xy(hinge, face + side * width)
     jamb = wall.xy(free, face)
-    line(ink, h, tip, 255, lw)
+    if style.leaf:
+        line(ink, h, tip, 255, style.leaf)
+    else:  # a panel as thick as a real leaf: 5 % of its width
+        panel = math.copysign(0.05 * width, free - hinge)
+        line(ink, h, tip)
+        line(ink, wall.xy(hinge + panel, face), wall.xy(hinge + panel, face + side * width))
+        line(ink, tip, wall.xy(hinge + panel, face + side * width))
     a_tip = math.degrees(math.atan2(tip[1] - h[1], tip[0] - h[0]))
     a_jamb = math.degrees(math.atan2(jamb[1] - h[1], jamb[0] - h[0]))
     delta = (a_jamb - a_tip + 180) % 360 - 180  # the 90 degree sweep between leaf and jamb
     start, end = (a_tip, a_tip + delta) if delta > 0 else (a_tip + delta, a_tip)
-    ellipse(ink, h, (width, width), start, end, arc_value, 1)
+    ellipse(ink, h, (width, width), start, end, style.arc_value, 1)
 
 
-def draw_openings(ink: np.ndarray, plan: Plan, rng: np.random.Generator, lw: int) -> None:
-    """Door leaves with swing arcs and windows as thin lines across their gap (ink only, not wall)."""
-    window_lines = int(rng.choice([2, 3, 4], p=[0.35, 0.45, 0.2]))
-    arc_value = int(rng.choice([255, 170]))
+def draw_openings(ink: np.ndarray, plan: Plan, style: OpeningStyle, *, two_line: Collection[str] = ()) -> None:
+    """Doors and windows in the gaps of every wall (ink only, not wall). Windows in walls of a ``two_line`` style
+    (drawn as a pair of lines with nothing between) get three lines or more: two would read as the wall itself."""
     for wall in plan.walls:
         for op in wall.openings:
-            _draw_opening(ink, wall, op, lw, window_lines, arc_value)
+            _draw_opening(ink, wall, op, style, wall.style in two_line)
 
 
-def _draw_opening(ink: np.ndarray, wall: Wall, op: Opening, lw: int, window_lines: int, arc_value: int) -> None:
+def _draw_opening(ink: np.ndarray, wall: Wall, op: Opening, style: OpeningStyle, two_line: bool) -> None:
     half = wall.thickness / 2
-    if op.kind == "window":
-        for across in np.linspace(-half, half, window_lines):
+    if op.kind == "window" and style.window == "sash":
+        depth = max(1.0, half * 0.35)
+        for across in (-depth, depth):
+            line(ink, wall.xy(op.start, across), wall.xy(op.end, across), 255, 1)
+        ends = (-half, half) if style.jambs else (-depth, depth)
+        for run in (op.start, op.end):
+            line(ink, wall.xy(run, ends[0]), wall.xy(run, ends[1]), 255, 1)
+    elif op.kind == "window":
+        lines = max(3, style.window_lines) if two_line else style.window_lines
+        for across in np.linspace(-half, half, lines):
             line(ink, wall.xy(op.start, across), wall.xy(op.end, across), 255, 1)
         for run in (op.start, op.end):
             line(ink, wall.xy(run, -half), wall.xy(run, half), 255, 1)
     elif op.kind == "door":
         hinge, free = (op.start, op.end) if op.hinge_at_start else (op.end, op.start)
-        _door(ink, wall, hinge, free, op.side, lw, arc_value)
+        _door(ink, wall, hinge, free, op.side, style)
     elif op.kind == "double_door":
         mid = (op.start + op.end) / 2
-        _door(ink, wall, op.start, mid, op.side, lw, arc_value)
-        _door(ink, wall, op.end, mid, op.side, lw, arc_value)
+        _door(ink, wall, op.start, mid, op.side, style)
+        _door(ink, wall, op.end, mid, op.side, style)

@@ -1,9 +1,10 @@
 """Synthetic scanned floor plans with an exact wall mask, generated on the fly from a seed.
 
 ``generate_floorplan(seed, size, noise_level)`` returns an RGB uint8 image and a {0, 1} wall mask. The
-geometry comes from ``layout`` (rooms by recursive partition of a rectangular or L-shaped
-outline, exterior walls thicker than interior ones, doors and windows as gaps), the ink from
-``draw`` / ``text`` / ``decor``; this file puts it on paper and scans it:
+geometry comes from ``layout`` (rooms by recursive partition of a rectangular or L-shaped outline, exterior walls
+thicker than interior ones, doors and windows as gaps; the whole building on the canvas, or a real-scale page seen
+through the canvas), the wall ink from ``styles`` (solid, grey, hatched, outlined or hollow walls; inked or CAD
+drawings), the rest from ``draw`` / ``text`` / ``decor``; this file puts it on paper and scans it:
 
 - paper white, cream, grey or lightly tinted, with a lighting gradient, sometimes an edge shadow, fibre texture;
 - ink near-black, blue-black, brown or pencil grey, partly faded;
@@ -11,7 +12,7 @@ outline, exterior walls thicker than interior ones, doors and windows as gaps), 
   (0 = a clean digital drawing, 1 = default scan, 2 = a bad photocopy).
 
 The mask is the drawn wall layer thresholded at half coverage after the same rotation as the ink, so it is
-exactly what is drawn as wall: solid, grey, hatched or outlined walls are class 1; doors, windows, text,
+exactly what is drawn as wall: solid, grey, hatched, outlined or hollow walls are class 1; doors, windows, text,
 furniture, stairs, hatched non-wall areas and stray lines are class 0. ``write_floorplans`` writes a set to
 disk in the folder layout ``images/`` + ``masks/`` and never overwrites a file.
 """
@@ -26,8 +27,9 @@ import cv2
 import numpy as np
 
 from .decor import draw_hatched_area, draw_marks, draw_stairs, furnish
-from .draw import assign_wall_styles, draw_openings, draw_walls
-from .layout import door_swings, make_layout
+from .draw import OpeningStyle, draw_openings
+from .layout import DPI, REAL_SCALE_SHARE, door_swings, make_layout
+from .styles import TWO_LINE_STYLES, Pens, assign_wall_styles, draw_walls
 from .text import draw_dimensions, draw_room_labels, draw_sheet, random_style
 
 Seed = int | Sequence[int] | np.random.SeedSequence
@@ -40,14 +42,32 @@ def _size(size: int | Sequence[int]) -> tuple[int, int]:
     return int(h), int(w)
 
 
-def draw_plan(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Unrotated ink (H, W) uint8 (255 = full ink) and wall layer (H, W) uint8 (>= 128 = wall)."""
-    plan = make_layout(rng, height, width)
-    assign_wall_styles(plan, rng)
-    lw = 1 if plan.px_per_m < 28 else 2
-    wall_ink, wall_layer = draw_walls(plan, (height, width), rng, lw)
+CAD_SHARE = 0.05  # share of CAD drawings: one thin pen for everything (``styles.py``)
+DENSE_DIMENSIONS = 0.4  # share of plans with dimensioned sides that stack chains and dimension rooms (``text.py``)
+
+
+def draw_plan(
+    rng: np.random.Generator,
+    height: int,
+    width: int,
+    *,
+    real_scale: float = REAL_SCALE_SHARE,
+    dpi: float = DPI,
+    cad: float = CAD_SHARE,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unrotated ink (H, W) uint8 (255 = full ink) and wall layer (H, W) uint8 (>= 128 = wall).
+
+    ``real_scale`` and ``dpi``: the share and resolution of real-scale pages (``layout.py``); ``cad``: the share of
+    CAD drawings (``styles.py``).
+    """
+    plan = make_layout(rng, height, width, real_scale=real_scale, dpi=dpi)
+    is_cad = bool(rng.random() < cad)
+    assign_wall_styles(plan, rng, is_cad)
+    lw = 1 if plan.px_per_m < 28 or is_cad else 2
+    # cut walls carry the heaviest line weight, as in drafting: heavier than window and door lines
+    wall_ink, wall_layer = draw_walls(plan, (height, width), rng, Pens(wall=1 if is_cad else lw + 1, cad=is_cad))
     ink = np.zeros((height, width), np.uint8)
-    draw_openings(ink, plan, rng, lw)
+    draw_openings(ink, plan, OpeningStyle.random(rng, plan, lw, is_cad), two_line=TWO_LINE_STYLES)
     style = random_style(rng)
     text_height = float(np.clip(plan.px_per_m * rng.uniform(0.22, 0.4), 5.0, 16.0))
     taken = door_swings(plan)
@@ -60,7 +80,7 @@ def draw_plan(rng: np.random.Generator, height: int, width: int) -> tuple[np.nda
         draw_hatched_area(ink, plan, rng, taken)
     furnish(ink, plan, rng, taken)
     if rng.random() < 0.8:
-        draw_dimensions(ink, plan, rng, style, max(5.0, 0.8 * text_height))
+        draw_dimensions(ink, plan, rng, style, max(5.0, 0.8 * text_height), dense=bool(rng.random() < DENSE_DIMENSIONS))
     draw_sheet(ink, plan, rng, style, lw)
     draw_marks(ink, plan, rng, style)
     return np.maximum(ink, wall_ink), wall_layer
@@ -144,24 +164,42 @@ def _scan(ink: np.ndarray, paper_rng: np.random.Generator, rng: np.random.Genera
     return out
 
 
+def check_style_options(*, real_scale: float, cad: float, dpi: float) -> None:
+    """``ValueError`` naming the option unless the shares are in [0, 1] and ``dpi`` is positive."""
+    for name, share in (("real_scale", real_scale), ("cad", cad)):
+        if not 0 <= share <= 1:
+            raise ValueError(f"{name} must be a share in [0, 1], got {share}")
+    if dpi <= 0:
+        raise ValueError(f"dpi must be > 0, got {dpi}")
+
+
 def generate_floorplan(
-    seed: Seed, size: int | Sequence[int] = 256, noise_level: float = 1.0
+    seed: Seed,
+    size: int | Sequence[int] = 256,
+    noise_level: float = 1.0,
+    *,
+    real_scale: float = REAL_SCALE_SHARE,
+    dpi: float = DPI,
+    cad: float = CAD_SHARE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One synthetic plan: image (H, W, 3) uint8 RGB and wall mask (H, W) uint8 in {0, 1}.
 
     ``seed`` is an int, a sequence of ints or a ``np.random.SeedSequence``; equal seeds give identical arrays.
     ``size`` is an int (square) or (height, width). The plan and its paper depend on the seed only;
-    ``noise_level`` changes only how badly it is scanned.
+    ``noise_level`` changes only how badly it is scanned. ``real_scale`` is the share of pages drawn at the size
+    a ``dpi`` scan has (the others fit the whole building on the canvas), ``cad`` the share of CAD drawings (one
+    thin pen for walls and furniture alike).
     """
     if noise_level < 0:
         raise ValueError(f"noise_level must be >= 0, got {noise_level}")
+    check_style_options(real_scale=real_scale, cad=cad, dpi=dpi)
     height, width = _size(size)
     seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     # three independent streams, derived without mutating ``seq`` (unlike ``seq.spawn``)
     draw_rng, paper_rng, rng = (
         np.random.default_rng(np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, k))) for k in range(3)
     )
-    ink, wall = draw_plan(draw_rng, height, width)
+    ink, wall = draw_plan(draw_rng, height, width, real_scale=real_scale, dpi=dpi, cad=cad)
     if noise_level > 0 and rng.random() < 0.6:  # slightly skewed on the scanner
         angle = rng.uniform(-2.5, 2.5) * min(1.0, noise_level)
         matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)

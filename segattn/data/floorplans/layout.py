@@ -5,6 +5,15 @@ Everything here is plain numbers in canvas pixels (before the slight scan rotati
 (binary space partition, each split one interior wall). Exterior walls are the outline's edges and are
 thicker than interior ones. Openings are gaps in a wall's solid spans: doors, double doors and open
 passages in interior walls, an entrance door and windows in exterior walls, never across a wall junction.
+
+Two kinds of page:
+
+- *whole*: the whole building on the canvas (a sheet shrunk to the canvas), its size in pixels set by the canvas;
+- *real scale*: the canvas is a window onto a sheet drawn at 1:50, 1:100 or 1:200 and scanned at about ``dpi``
+  dots per inch (the same sheet copied at 80-125 %), so walls, text and rooms have the size in pixels they have
+  on such a scan, whatever the canvas size; the building usually overflows the canvas, as it does the tiles of a
+  sliding window. The default ``dpi`` (150) is an A4 or A3 scan at 300 dpi shrunk by half; the wall thicknesses
+  this gives are compared with real scans in ``bench/README.md``.
 """
 
 from __future__ import annotations
@@ -85,6 +94,8 @@ class Plan:
     px_per_m: float
     ext_t: float
     int_t: float
+    sheet: tuple[float, float, float, float]  # the paper (x0, y0, x1, y1) in canvas pixels; the canvas if whole
+    real_scale: bool = False
 
 
 def _outline_rects(rng: np.random.Generator, x0: float, y0: float, bw: float, bh: float, min_room: float):
@@ -187,33 +198,63 @@ def visible_wall_fraction(plan: Plan, height: int, width: int) -> float:
     return area / (height * width)
 
 
-def make_layout(rng: np.random.Generator, height: int, width: int) -> Plan:
-    """Random plan geometry on a (height, width) canvas with at least 2% of it wall (re-drawn until so)."""
-    for _ in range(20):
-        plan = _make_layout(rng, height, width)
-        if visible_wall_fraction(plan, height, width) >= 0.02:
+# drawing scales (1:n) of real-scale pages and how often each is drawn; most house plans are at 1:100
+DRAWING_SCALES = {50: 0.15, 100: 0.7, 200: 0.15}
+REAL_SCALE_SHARE = 0.15  # default share of real-scale pages
+DPI = 150.0  # default resolution of real-scale pages, dots per inch
+MAX_WALL_FRACTION = 0.3  # a canvas more than this much wall is re-drawn (a window lying on a wall teaches little)
+
+
+def make_layout(
+    rng: np.random.Generator, height: int, width: int, *, real_scale: float = REAL_SCALE_SHARE, dpi: float = DPI
+) -> Plan:
+    """Random plan geometry on a (height, width) canvas, 2-30% of it wall (re-drawn until so).
+
+    ``real_scale`` is the share of real-scale pages (see the module docstring), ``dpi`` their resolution. A
+    real-scale page that cannot give a canvas with 2-30% wall in 20 tries (a canvas much smaller than a room)
+    gives way to a whole one.
+    """
+    kinds = [rng.random() < real_scale] * 20 + [False] * 20
+    for real in kinds:
+        plan = _make_layout(rng, height, width, real, dpi)
+        if 0.02 <= visible_wall_fraction(plan, height, width) <= MAX_WALL_FRACTION:
             break
     return plan
 
 
-def _make_layout(rng: np.random.Generator, height: int, width: int) -> Plan:
-    """Random plan geometry on a (height, width) canvas; a quarter of the plans overflow it (a close-up crop,
-    as a sliding window sees a large scan)."""
-    zoomed = rng.random() < 0.25
-    fill = rng.uniform(1.1, 2.4) if zoomed else rng.uniform(0.55, 0.88)
+def _building_size(rng: np.random.Generator, height: int, width: int, real: bool, dpi: float):
+    """(building width, height, pixels per metre, exterior and interior wall thickness) in canvas pixels."""
     aspect = float(np.exp(rng.uniform(np.log(0.6), np.log(1.65))))
+    if real:
+        scale = rng.choice(list(DRAWING_SCALES), p=list(DRAWING_SCALES.values()))
+        px_per_m = dpi * rng.uniform(0.8, 1.25) / 0.0254 / scale
+        long_side = px_per_m * rng.uniform(8.0, 20.0)
+        bw, bh = (long_side, long_side * aspect) if aspect < 1 else (long_side / aspect, long_side)
+        ext_t = px_per_m * rng.uniform(0.18, 0.45)
+        int_t = float(np.clip(px_per_m * rng.uniform(0.06, 0.2), 2.0, 0.75 * ext_t))
+        return bw, bh, float(px_per_m), max(3.0, ext_t), int_t
+    fill = rng.uniform(0.55, 0.88)
     bw, bh = fill * width, fill * width * aspect
-    if not zoomed:  # keep the whole building on the page
-        shrink = min(1.0, 0.88 * height / bh)
-        bw, bh = bw * shrink, bh * shrink
+    shrink = min(1.0, 0.88 * height / bh)  # keep the whole building on the page
+    bw, bh = bw * shrink, bh * shrink
     px_per_m = max(bw, bh) / rng.uniform(6.0, 16.0)
     ext_t = max(3.0, px_per_m * rng.uniform(0.2, 0.4))
     int_t = float(np.clip(px_per_m * rng.uniform(0.09, 0.18), 2.0, 0.75 * ext_t))
-    if zoomed:
-        x0, y0 = rng.uniform(*sorted((width - bw, 0.0))), rng.uniform(*sorted((height - bh, 0.0)))
+    return bw, bh, px_per_m, ext_t, int_t
+
+
+def _make_layout(rng: np.random.Generator, height: int, width: int, real: bool, dpi: float) -> Plan:
+    """Random plan geometry on a (height, width) canvas, whole or real-scale (``real``)."""
+    bw, bh, px_per_m, ext_t, int_t = _building_size(rng, height, width, real, dpi)
+    if real:  # the canvas anywhere over the building, or just off its edge where the dimension lines run
+        pad = 0.35 * min(height, width)
+        x0, y0 = rng.uniform(*sorted((width - bw - pad, pad))), rng.uniform(*sorted((height - bh - pad, pad)))
+        margin = px_per_m * rng.uniform(1.5, 3.0, size=4)  # paper beyond the building: dimensions, title
+        sheet = (x0 - margin[0], y0 - margin[1], x0 + bw + margin[2], y0 + bh + margin[3])
     else:  # dimension lines usually go top and left, so leave a little more room there
         x0 = rng.uniform(0.55, 0.8) * (width - bw)
         y0 = rng.uniform(0.55, 0.8) * (height - bh)
+        sheet = (0.0, 0.0, float(width), float(height))
     min_room = px_per_m * rng.uniform(2.2, 3.2)
     rects, outline, shared = _outline_rects(rng, x0, y0, bw, bh, min_room)
 
@@ -228,7 +269,8 @@ def _make_layout(rng: np.random.Generator, height: int, width: int) -> Plan:
         _partition(rng, rect, min_room, 0, rooms, splits)
     walls += [Wall(h, float(c), float(a), float(b), int_t, exterior=False) for h, c, a, b in splits]
     _add_openings(rng, walls, px_per_m)
-    return Plan(walls, rooms, outline, float(px_per_m), float(ext_t), float(int_t))
+    sheet = tuple(float(v) for v in sheet)
+    return Plan(walls, rooms, outline, float(px_per_m), float(ext_t), float(int_t), sheet, real)
 
 
 def door_swings(plan: Plan) -> dict[int, list[tuple[float, float, float, float]]]:

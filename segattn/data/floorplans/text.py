@@ -132,55 +132,121 @@ def _tick(ink, x: float, y: float, horizontal: bool, kind: str, size: float) -> 
         line(ink, (x - size, y), (x + size, y))
 
 
-def draw_dimensions(ink, plan: Plan, rng, style: TextStyle, height: float) -> None:
-    """Chained dimension lines outside the building on 1-4 sides, ticks at every room boundary."""
+def _opening_ticks(plan: Plan, horizontal: bool) -> list[float]:
+    """Positions along x (``horizontal``) or y of the exterior walls' outer ends and of their openings' edges."""
+    ticks = []
+    for wall in plan.walls:
+        if wall.exterior and wall.horizontal == horizontal:
+            ticks += [wall.a - wall.thickness / 2, wall.b + wall.thickness / 2]
+            ticks += [v for op in wall.openings for v in (op.start, op.end)]
+    return ticks
+
+
+def _chain(ink, ticks: list[float], xy, out: int, reach: float, style: TextStyle, scale: float, fmt) -> None:
+    """One dimension chain along ``ticks``: the line, a tick and an extension line (``reach`` towards the building
+    from the chain) at each, and each segment's length written above the line where it fits."""
+    horizontal = xy(0.0, 1.0)[0] == 0.0
+    line(ink, xy(ticks[0] - 4, 0), xy(ticks[-1] + 4, 0))
+    for t in ticks:
+        line(ink, xy(t, reach), xy(t, out * 4))  # extension line
+        fmt.tick(ink, *xy(t, 0), horizontal)
+    for a, b in zip(ticks[:-1], ticks[1:], strict=True):
+        text = fmt.text(b - a)
+        w, h, _ = style.size(text, scale)
+        if w + 4 < b - a:
+            put_text(ink, text, xy((a + b) / 2, -(h / 2 + 3)), style, scale, vertical=not horizontal)
+
+
+@dataclass
+class _Format:
+    unit: str
+    tick_kind: str
+    px_per_m: float
+
+    def text(self, length_px: float) -> str:
+        return _fmt_length(length_px / self.px_per_m, self.unit)
+
+    def tick(self, ink, x: float, y: float, horizontal: bool) -> None:
+        _tick(ink, x, y, horizontal, self.tick_kind, 3.0)
+
+
+def draw_dimensions(ink, plan: Plan, rng, style: TextStyle, height: float, dense: bool) -> None:
+    """Chained dimension lines outside the building, ticks at every room boundary, on 1-4 sides. ``dense`` plans
+    stack up to three chains a side (openings, rooms, overall) and add dimension lines inside rooms: many thin
+    parallel lines near the walls, which a segmenter must not take for hollow walls."""
     H, W = ink.shape
     bx0, by0 = plan.outline.min(axis=0)
     bx1, by1 = plan.outline.max(axis=0)
-    unit = str(rng.choice(["m", "m,", "mm", "cm", "ft"]))
-    tick_kind = str(rng.choice(["slash", "bar", "dot"]))
+    unit, tick_kind = str(rng.choice(["m", "m,", "mm", "cm", "ft"])), str(rng.choice(["slash", "bar", "dot"]))
+    fmt = _Format(unit, tick_kind, plan.px_per_m)
     scale = style.scale_for(height)
     gap = plan.ext_t / 2 + rng.uniform(0.4, 0.9) * plan.px_per_m
+    step = rng.uniform(2.0, 3.0) * height + 4  # between stacked chains
     for side, p in (("top", 0.85), ("left", 0.7), ("bottom", 0.3), ("right", 0.3)):
-        if rng.random() > p:
+        if rng.random() > (0.95 if dense else p):
             continue
         horizontal = side in ("top", "bottom")
-        edges = [v for r in plan.rooms for v in ((r.x0, r.x1) if horizontal else (r.y0, r.y1))]
-        ticks = [t for t in sorted(set(np.round(edges, 1))) if 0 <= t <= (W if horizontal else H)]
-        ticks = [t for k, t in enumerate(ticks) if k == 0 or t - ticks[k - 1] > 6]
-        pos = {"top": by0 - gap, "bottom": by1 + gap, "left": bx0 - gap, "right": bx1 + gap}[side]
-        if len(ticks) < 2 or not (height + 4 < pos < (H if horizontal else W) - height - 4):
-            continue
+        limit = W if horizontal else H
+        rooms = [v for r in plan.rooms for v in ((r.x0, r.x1) if horizontal else (r.y0, r.y1))]
+        chains = [rooms]
+        if dense:
+            overall = [bx0, bx1] if horizontal else [by0, by1]
+            chains = [c for c in (_opening_ticks(plan, horizontal), rooms, overall) if rng.random() < 0.85]
         out = -1 if side in ("top", "left") else 1
+        start = (by0 if side == "top" else by1) if horizontal else (bx0 if side == "left" else bx1)
+        for level, edges in enumerate(chains):
+            ticks = [t for t in sorted(set(np.round(edges, 1))) if 0 <= t <= limit]
+            ticks = [t for k, t in enumerate(ticks) if k == 0 or t - ticks[k - 1] > 6]
+            pos = start + out * (gap + level * step)
+            if len(ticks) < 2 or not (height + 4 < pos < (H if horizontal else W) - height - 4):
+                continue
+
+            def xy(t: float, o: float, pos: float = pos, horizontal: bool = horizontal) -> tuple[float, float]:
+                return (t, pos + o) if horizontal else (pos + o, t)
+
+            _chain(ink, ticks, xy, out, start - pos + out * (plan.ext_t / 2 + 3), style, scale, fmt)
+    if dense:
+        _inner_dimensions(ink, plan, rng, style, scale, fmt)
+
+
+def _inner_dimensions(ink, plan: Plan, rng, style: TextStyle, scale: float, fmt: _Format) -> None:
+    """Dimension lines across a few rooms, face to face, a little off one wall."""
+    for k in rng.permutation(len(plan.rooms))[: int(rng.integers(1, 4))]:
+        room = plan.rooms[int(k)]
+        x0, y0, x1, y1 = room.inner(plan.int_t / 2)
+        off = plan.px_per_m * rng.uniform(0.3, 0.8)
+        horizontal, near_start = rng.random() < 0.5, rng.random() < 0.5
+        if min(x1 - x0, y1 - y0) < 3 * off:
+            continue
+        lo, hi = (y0, y1) if horizontal else (x0, x1)  # across the line
+        pos = lo + off if near_start else hi - off
 
         def xy(t: float, o: float, pos: float = pos, horizontal: bool = horizontal) -> tuple[float, float]:
             return (t, pos + o) if horizontal else (pos + o, t)
 
-        line(ink, xy(ticks[0] - 4, 0), xy(ticks[-1] + 4, 0))
-        start = (by0 if side == "top" else by1) if horizontal else (bx0 if side == "left" else bx1)
-        for t in ticks:
-            line(ink, xy(t, start - pos + out * (plan.ext_t / 2 + 3)), xy(t, out * 4))  # extension line
-            _tick(ink, *xy(t, 0), horizontal, tick_kind, 3.0)
-        for a, b in zip(ticks[:-1], ticks[1:], strict=True):
-            text = _fmt_length((b - a) / plan.px_per_m, unit)
-            w, h, _ = style.size(text, scale)
-            if w + 4 < b - a:
-                put_text(ink, text, xy((a + b) / 2, -(h / 2 + 3)), style, scale, vertical=not horizontal)
+        a, b = (x0, x1) if horizontal else (y0, y1)
+        line(ink, xy(a, 0), xy(b, 0))
+        for t in (a, b):
+            fmt.tick(ink, *xy(t, 0), horizontal)
+        text = fmt.text(b - a)
+        w, h, _ = style.size(text, scale)
+        if w + 4 < b - a:
+            put_text(ink, text, xy((a + b) / 2, -(h / 2 + 3)), style, scale, vertical=not horizontal)
 
 
 def draw_sheet(ink, plan: Plan, rng, style: TextStyle, lw: int) -> None:
-    """Sheet frame and a title block in a free corner, when the page has room for them."""
-    H, W = ink.shape
-    bx0, by0 = plan.outline.min(axis=0)
+    """Sheet frame and a title block in a free corner, when the page has room for them (``plan.sheet``: the
+    canvas, or for a real-scale page the paper around the building, mostly off the canvas)."""
+    sx0, sy0, sx1, sy1 = plan.sheet
     bx1, by1 = plan.outline.max(axis=0)
     if rng.random() < 0.35:
         m = rng.uniform(2, 8)
-        rect_outline(ink, (m, m, W - m, H - m), 255, lw)
+        rect_outline(ink, (sx0 + m, sy0 + m, sx1 - m, sy1 - m), 255, lw)
         if rng.random() < 0.4:
-            rect_outline(ink, (m + 3, m + 3, W - m - 3, H - m - 3), 255, 1)
+            rect_outline(ink, (sx0 + m + 3, sy0 + m + 3, sx1 - m - 3, sy1 - m - 3), 255, 1)
     if rng.random() < 0.5:
-        tw, th = W * rng.uniform(0.25, 0.4), H * rng.uniform(0.1, 0.16)
-        x0, y0 = W - tw - 4, H - th - 4
+        tw, th = (sx1 - sx0) * rng.uniform(0.25, 0.4), (sy1 - sy0) * rng.uniform(0.1, 0.16)
+        x0, y0 = sx1 - tw - 4, sy1 - th - 4
         if x0 > bx1 + 4 or y0 > by1 + 4:
             rect_outline(ink, (x0, y0, x0 + tw, y0 + th), 255, lw)
             rows = int(rng.integers(2, 4))
