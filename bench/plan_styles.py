@@ -180,9 +180,18 @@ def zeroshot(args: argparse.Namespace) -> dict:
         name, _, ckpt = spec.partition("=")
         out = args.dest / name
         pred, report = out / "pred", out / "report"
-        predict = [sys.executable, "predict.py", "--ckpt", ckpt, "--input", str(args.subset / "images")]
-        _run([*predict, "--output", str(pred), "--tile", str(args.tile), "--no-progress", "--overwrite"])
-        evaluate = [sys.executable, "-m", "segattn.cli", "evaluate", "--pred", str(pred), "--gt"]
+        predict = [
+            sys.executable,
+            "-m",
+            "segattn",
+            "predict",
+            "--ckpt_path",
+            ckpt,
+            "--input",
+            str(args.subset / "images"),
+        ]
+        _run([*predict, "--output", str(pred), "--tile", str(args.tile), "--no_progress", "--overwrite"])
+        evaluate = [sys.executable, "-m", "segattn", "evaluate", "--pred", str(pred / "masks"), "--gt"]
         _run([*evaluate, str(args.subset / "masks"), "--out", str(report), "--overwrite"])
         summary = json.loads((report / "summary.json").read_text())
         pooled[name] = summary["foreground"]["dice_dataset"]

@@ -17,6 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "segattn"
 BASE = {"segattn", "files", "labels", "signatures", "runtime", "pretrained"}  # no segattn imports of their own
 ALLOWED: dict[str, set[str]] = {
     **{name: {"segattn"} for name in BASE},
+    "pretrained": {"segattn", "files"},  # strip.py writes the packaged file atomically
     "attention": BASE,
     "models": BASE | {"attention"},
     "scoring": BASE,

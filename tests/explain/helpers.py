@@ -33,7 +33,7 @@ def segmenter(net: nn.Module, tile: int = 64) -> Segmenter:
         mask_encoding="binary",
         palette=None,
         preprocess=prep,
-        eval_transform=None,
+        eval_transforms=None,
     )
     return Segmenter(net, config)
 

@@ -1,0 +1,40 @@
+"""A stripped checkpoint predicts like its source, carries the stroke width, and holds nothing to resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from segattn.predict import Segmenter
+from segattn.pretrained.strip import RESUME_ONLY, main, strip_checkpoint
+
+
+def test_stripped_checkpoint_predicts_like_the_source(tiny_ckpt: Path, tmp_path: Path) -> None:
+    out = tmp_path / "walls.ckpt"
+    info = strip_checkpoint(tiny_ckpt, out)
+    packed = torch.load(out, weights_only=True)
+    assert not set(RESUME_ONLY) & set(packed) and packed["hyper_parameters"]["init_from"] is None
+    assert info["pretrained"]["source_sha256"] and "state_dict" not in info
+    source, stripped = Segmenter.from_checkpoint(tiny_ckpt), Segmenter.from_checkpoint(out)
+    assert stripped.config == source.config  # stroke_px included
+    image = np.random.default_rng(0).random((40, 56, 3), dtype=np.float32)
+    np.testing.assert_array_equal(source.probabilities(image), stripped.probabilities(image))
+
+
+def test_an_existing_file_is_kept_without_overwrite(tiny_ckpt: Path, tmp_path: Path) -> None:
+    out = tmp_path / "walls.ckpt"
+    out.write_bytes(b"mine")
+    with pytest.raises(FileExistsError):
+        main([str(tiny_ckpt), str(out)])
+    assert out.read_bytes() == b"mine"
+    assert main([str(tiny_ckpt), str(out), "--overwrite"]) == 0 and out.stat().st_size > 4
+
+
+def test_a_file_that_is_not_a_training_checkpoint_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "weights.pt"
+    torch.save({"state_dict": {}}, bad)
+    with pytest.raises(ValueError, match="not a checkpoint written by `segattn fit`"):
+        strip_checkpoint(bad, tmp_path / "out.ckpt")
