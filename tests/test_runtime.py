@@ -47,4 +47,4 @@ def test_repeated_forward_passes_reuse_memory_and_the_default_can_be_kept() -> N
     # 32768 faults on the 2nd and 3rd pass); from then on the passes reuse it
     assert statistics.median(tuned["faults"][3:]) < activation_pages // 20, tuned  # (measured: 0 in 8 of 8 runs)
     assert not default["applied"] and not default["again"]
-    assert statistics.median(default["faults"][3:]) > activation_pages, default  # fresh mappings every pass (measured: ~82 k)
+    assert statistics.median(default["faults"][3:]) > activation_pages, default  # fresh mappings every pass (~82 k)

@@ -68,6 +68,7 @@ class PredictConfig:
                 "(trained before segattn kept it); give a factor instead, e.g. --scale 0.5"
             )
         return scale_factor(self.stroke_px, stroke_width(image))
+
     eval_transform: Any = field(init=False, repr=False, compare=False)  # built from eval_transforms: Compose or None
 
     def __post_init__(self) -> None:
@@ -179,7 +180,8 @@ def load_checkpoint(path: Path, *, trust: bool = False) -> tuple[AttentionUnet, 
     try:
         preprocess = eval_preprocess_from_hparams(dm)
         specs = dm.get("eval_transforms")
-        strokes = [v["stroke_px"] for v in ckpt.values() if isinstance(v, dict) and isinstance(v.get("stroke_px"), float)]
+        data_states = [v for v in ckpt.values() if isinstance(v, dict) and isinstance(v.get("stroke_px"), float)]
+        strokes = [v["stroke_px"] for v in data_states]  # SegData.state_dict, saved under the data class's name
         cfg = PredictConfig(
             stroke_px=strokes[0] if strokes else None,
             num_classes=num_classes,
