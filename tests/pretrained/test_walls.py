@@ -1,0 +1,88 @@
+"""The packaged wall model: found by name, predicts walls with no training, starts a fine-tune, follows scale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from segattn.commands import main
+from segattn.data.floorplans import generate_floorplan
+from segattn.models import AttentionUnet
+from segattn.module import SegmentationModule
+from segattn.predict import Segmenter
+from segattn.pretrained import FOLDER, PRETRAINED, resolve
+
+SIZE = 256
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.astype(bool), b.astype(bool)
+    return 2 * (a & b).sum() / max(a.sum() + b.sum(), 1)
+
+
+@pytest.fixture(scope="module")
+def walls() -> Segmenter:
+    return Segmenter.from_checkpoint("walls")
+
+
+def test_the_packaged_model_is_small_and_found_by_name() -> None:
+    path = resolve("walls")
+    assert path == FOLDER / PRETRAINED["walls"] and path.stat().st_size <= 10 * 2**20
+    meta = torch.load(path, weights_only=True)
+    assert "optimizer_states" not in meta and meta["pretrained"]["source_sha256"]
+
+
+def test_segattn_predict_ckpt_walls_segments_unseen_plans(tmp_path: Path, capsys) -> None:
+    (tmp_path / "in").mkdir()
+    truth = {}
+    for i in range(3):  # seeds no training run uses (train plans come from (seed, 0, epoch, i))
+        image, mask = generate_floorplan(10_000 + i, SIZE, 1.0)
+        cv2.imwrite(str(tmp_path / "in" / f"plan{i}.png"), image[..., ::-1])
+        truth[f"plan{i}"] = mask
+    assert (
+        main(
+            [
+                "predict",
+                "--ckpt_path",
+                "walls",
+                "--input",
+                str(tmp_path / "in"),
+                "--output",
+                str(tmp_path / "out"),
+                "--no_progress",
+            ]
+        )
+        == 0
+    )
+    scores = [
+        dice(cv2.imread(str(tmp_path / "out" / "masks" / f"{name}.png"), cv2.IMREAD_GRAYSCALE) > 0, m)
+        for name, m in truth.items()
+    ]
+    assert min(scores) > 0.75, scores  # a random network scores about 0.1 (wall share) or 0
+
+
+def test_init_from_walls_starts_from_every_tensor(walls: Segmenter) -> None:
+    config = torch.load(resolve("walls"), weights_only=True)["hyper_parameters"]["net"]
+    module = SegmentationModule(AttentionUnet(classes=1, **config), num_classes=2, init_from="walls")
+    loaded, missing = module.load_matching("walls")  # what setup("fit") calls
+    assert loaded and not missing
+    ours, theirs = module.net.state_dict(), walls.net.state_dict()
+    assert ours.keys() == theirs.keys()
+    for key in ours:
+        torch.testing.assert_close(ours[key], theirs[key], msg=key)
+
+
+def test_a_plan_at_three_times_the_size_gives_the_same_walls_with_scale_auto(walls: Segmenter) -> None:
+    image, _ = generate_floorplan(20_000, SIZE, 0.5)
+    big = cv2.resize(image, (3 * SIZE, 3 * SIZE), interpolation=cv2.INTER_CUBIC)
+    small_mask = walls.predict(image, scale="auto")
+    big_probs = walls.probabilities(big, scale="auto")[0].numpy()
+    big_mask = cv2.resize(big_probs, (SIZE, SIZE), interpolation=cv2.INTER_AREA) > walls.config.threshold
+    assert dice(small_mask, big_mask) >= 0.9
+    fixed = walls.probabilities(big, scale=1.0)[0].numpy()  # without rescaling the walls are 3x too thick
+    fixed_mask = cv2.resize(fixed, (SIZE, SIZE), interpolation=cv2.INTER_AREA) > walls.config.threshold
+    assert dice(small_mask, fixed_mask) < dice(small_mask, big_mask)
