@@ -39,10 +39,10 @@ WORK = Path("/tmp/segattn-transfer")
 VAL_RUNS = 5  # validations per fine-tuning run
 
 
-def _report(pred: Path, gt: Path, out: Path) -> dict:
+def _report(pred: Path, gt: Path, out: Path, *, subset: bool = False) -> dict:
     """``segattn evaluate`` of ``pred`` against ``gt`` into ``out``: pooled and per-plan wall Dice."""
     cmd = segattn("evaluate", "--pred", str(pred), "--gt", str(gt), "--out", str(out), "--examples", "0")
-    _run([*cmd, "--overwrite"], out.parent / f"{out.name}.log")
+    _run([*cmd, "--overwrite", *(["--only_predicted"] if subset else [])], out.parent / f"{out.name}.log")
     summary = json.loads((out / "summary.json").read_text())
     with open(out / "per_image.csv", newline="") as fh:
         per_plan = {row["name"]: float(row["dice"]) for row in csv.DictReader(fh) if row["class"] == "1"}
@@ -64,6 +64,7 @@ def zeroshot(args: argparse.Namespace) -> dict:
     rows: dict[str, dict] = {}
     for scale in args.scales:
         out = args.work / "zeroshot" / f"scale_{scale}"
+        out.mkdir(parents=True, exist_ok=True)
         seconds = _run(
             [
                 *segattn("predict", "--ckpt_path", args.ckpt, "--input", str(images), "--output", str(out / "pred")),
@@ -71,7 +72,7 @@ def zeroshot(args: argparse.Namespace) -> dict:
             ],
             out.parent / f"scale_{scale}.predict.log",
         )
-        row = _report(out / "pred" / "masks", CVC / "masks", out / "report")
+        row = _report(out / "pred" / "masks", CVC / "masks", out / "report", subset=bool(args.limit))
         with open(out / "pred" / "manifest.csv", newline="") as fh:
             factors = [float(r["scale"]) for r in csv.DictReader(fh) if r.get("scale")]
         row["predict_seconds"] = round(seconds, 1)
@@ -175,9 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=WORK, help="predictions, runs and reports go here")
     parser.add_argument("--ckpt", default="walls", help="the model to measure (a name or a checkpoint)")
     parser.add_argument("--device", default="cpu", help="unused; every bench script takes it")
+    parser.add_argument("--tag", default="", help="results go to transfer_<command>_<tag>.json")
     sub = parser.add_subparsers(dest="command", required=True)
     z = sub.add_parser("zeroshot")
-    z.add_argument("--scales", nargs="+", default=["auto", "0.5", "0.25"], help="auto and / or factors")
+    z.add_argument("--scales", nargs="+", default=["auto", "0.5"], help="auto and / or factors")
     z.add_argument("--limit", type=int, default=0, help="only the first N plans by name (0: all 122)")
     f = sub.add_parser("finetune")
     f.add_argument("--budgets", type=int, nargs="+", default=[50, 200, 1000])
@@ -194,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         "args": {k: str(v) for k, v in vars(args).items()},
         **result,
     }
-    _common.write_json(result, f"transfer_{args.command}")
+    _common.write_json(result, f"transfer_{args.command}" + (f"_{args.tag}" if args.tag else ""))
     return 0
 
 

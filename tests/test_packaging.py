@@ -1,4 +1,4 @@
-"""What a user installs: the wheel carries the configs and the license; configs resolve by name from any folder."""
+"""What a user installs: the wheel carries the configs, the packaged models and the license; configs resolve by name from any folder."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import yaml
 
 from segattn.commands import main
 from segattn.commands.configs import packaged_configs
+from segattn.pretrained import PRETRAINED
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,6 +40,7 @@ def test_the_wheel_holds_every_config_and_the_license(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {f"segattn/configs/{p.name}" for p in packaged_configs().values()} <= names
     assert any(n.endswith("licenses/LICENSE") for n in names)
+    assert {f"segattn/pretrained/{file}" for file in PRETRAINED.values()} <= names  # --ckpt_path walls after install
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()
     assert "License-Expression: MIT" in metadata
 

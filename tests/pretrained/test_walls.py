@@ -67,7 +67,7 @@ def test_segattn_predict_ckpt_walls_segments_unseen_plans(tmp_path: Path, capsys
 
 def test_init_from_walls_starts_from_every_tensor(walls: Segmenter) -> None:
     config = torch.load(resolve("walls"), weights_only=True)["hyper_parameters"]["net"]
-    module = SegmentationModule(AttentionUnet(classes=1, **config), num_classes=2, init_from="walls")
+    module = SegmentationModule(AttentionUnet(**config), num_classes=2, init_from="walls")
     loaded, missing = module.load_matching("walls")  # what setup("fit") calls
     assert loaded and not missing
     ours, theirs = module.net.state_dict(), walls.net.state_dict()
