@@ -35,6 +35,8 @@ from segattn.callbacks import ReportCallback, StepTimer
 from segattn.data import SegData
 from segattn.labels import output_channels
 from segattn.module import SegmentationModule
+from segattn.pretrained import PRETRAINED
+from segattn.pretrained import resolve as resolve_pretrained
 
 from .configs import resolve_config_names
 from .errors import USER_ERRORS, run_command
@@ -127,6 +129,16 @@ class SegAttnCLI(LightningCLI):
             cfg.ckpt_path = path = str(found)
         if not path:
             return
+        if str(path) in PRETRAINED and not Path(path).exists():  # a packaged model by name
+            if sub == "fit":
+                self._parser(sub).error(
+                    f"--ckpt_path {path} resumes a run; to start a new run from the packaged model {path!r} use "
+                    f"--model.init_from {path}"
+                )
+            try:
+                cfg.ckpt_path = path = str(resolve_pretrained(path))
+            except FileNotFoundError as err:
+                self._parser(sub).error(f"--ckpt_path: {err}")
         from segattn.predict.checkpoint import read_checkpoint
 
         try:

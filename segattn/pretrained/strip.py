@@ -2,7 +2,8 @@
 
 ``python -m segattn.pretrained.strip runs/walls/checkpoints/best.ckpt segattn/pretrained/walls.ckpt``
 
-Kept: the weights, the module's and the data's hyperparameters, the data source's state (the training images'
+Kept: the weights, the module's and the data's hyperparameters, Lightning's version (``segattn test --ckpt_path
+walls`` restores through Lightning), the data source's state (the training images'
 stroke width, which ``predict --scale auto`` needs), the epoch and step, and a ``pretrained`` record (the source
 file's SHA-256 and its monitored score). Dropped: optimizer and scheduler states, loops, callbacks (about two
 thirds of the file for AdamW). Written atomically; an existing file is replaced only with ``--overwrite``.
@@ -20,7 +21,14 @@ import torch
 
 from segattn.files import write_bytes
 
-KEEP = ("state_dict", "hyper_parameters", "datamodule_hyper_parameters", "epoch", "global_step")
+KEEP = (
+    "state_dict",
+    "hyper_parameters",
+    "datamodule_hyper_parameters",
+    "epoch",
+    "global_step",
+    "pytorch-lightning_version",
+)
 RESUME_ONLY = ("optimizer_states", "lr_schedulers", "loops", "callbacks", "hparams_name", "datamodule_hparams_name")
 
 

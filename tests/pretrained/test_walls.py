@@ -86,3 +86,13 @@ def test_a_plan_at_three_times_the_size_gives_the_same_walls_with_scale_auto(wal
     fixed = walls.probabilities(big, scale=1.0)[0].numpy()  # without rescaling the walls are 3x too thick
     fixed_mask = cv2.resize(fixed, (SIZE, SIZE), interpolation=cv2.INTER_AREA) > walls.config.threshold
     assert dice(small_mask, fixed_mask) < dice(small_mask, big_mask)
+
+
+def test_validate_and_test_take_the_name_and_fit_points_to_init_from(tmp_path: Path, capsys) -> None:
+    common = ["--config", "walls", "--ckpt_path", "walls", "--trainer.default_root_dir", str(tmp_path)]
+    small = ["--data.init_args.val_samples", "2", "--data.init_args.num_workers", "0", "--trainer.logger", "false"]
+    assert main(["validate", *common, *small, "--trainer.enable_progress_bar", "false"]) in (0, None)
+    with pytest.raises(SystemExit) as exit_:
+        main(["fit", *common])
+    assert exit_.value.code == 2
+    assert "use --model.init_from walls" in capsys.readouterr().err
