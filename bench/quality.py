@@ -104,6 +104,8 @@ def run_segattn(root: Path, steps: int, seed: int, out: Path, extra: list[str]) 
         "unet",
         "--data.root",
         str(root),
+        "--data.eval_batch_size",  # whole images are validated; 8 half-size CVC-FP plans at once took 20 GB
+        "1",
         "--model.net.init_args.encoder_name",
         "resnet18",
         "--trainer.max_steps",

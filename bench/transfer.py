@@ -110,7 +110,8 @@ def finetune_config(root: Path, steps: int, init: str, out: Path) -> Path:
     config["checkpoint"]["dirpath"] = str(out / "ckpt")
     config["data"] = {
         "class_path": "segattn.data.FolderData",
-        "init_args": {"root": str(root), "crop_size": 256, "batch_size": 8, "num_workers": 1},
+        # whole plans of about 1240 x 1750 are validated one at a time: 8 at once took 20 GB and the OOM killer
+        "init_args": {"root": str(root), "crop_size": 256, "batch_size": 8, "eval_batch_size": 1, "num_workers": 1},
     }
     config["model"]["init_from"] = {"walls": "walls", "random": None}.get(init)
     if init == "imagenet":
