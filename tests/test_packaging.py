@@ -1,4 +1,5 @@
-"""What a user installs: the wheel carries the configs, the packaged models and the license; configs resolve by name from any folder."""
+"""What a user installs: the wheel carries the configs, the packaged models and the license; configs resolve by
+name from any folder."""
 
 from __future__ import annotations
 

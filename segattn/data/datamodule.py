@@ -51,8 +51,11 @@ class SegData(L.LightningDataModule):
         mean / std: normalisation of [0, 1] images, per channel; ImageNet statistics by default, which
             pretrained encoders expect (for in_channels 1 the three values are averaged).
         pad_multiple: eval images are not resized but padded bottom / right to this multiple (mask 255).
-        batch_size / eval_batch_size / num_workers / pin_memory: DataLoader settings (``eval_batch_size``
-            defaults to ``batch_size``; ``pin_memory`` None = when CUDA is available).
+        batch_size / eval_batch_size / num_workers / pin_memory: DataLoader settings (``pin_memory`` None = when
+            CUDA is available). Validation and test see whole images, so ``eval_batch_size`` None holds as many as
+            fit in the pixels of one training batch (``batch_size`` x ``crop_size``², at most ``batch_size``, at
+            least 1; see :meth:`eval_batch`): eight whole 1240 x 1750 plans at once took 20 GB and the kernel
+            killed the run without a word.
     """
 
     synthetic = False  # the default train augmentation: line-art defaults (False) or flips and rotations only
@@ -133,13 +136,27 @@ class SegData(L.LightningDataModule):
         """None: shuffled; under DDP Lightning puts in a shuffling DistributedSampler."""
         return None
 
+    def largest_image_pixels(self, split: Split) -> int | None:
+        """Pixels of the split's largest image, None if unknown (then eval batches are ``batch_size``)."""
+        return None
+
+    def eval_batch(self, split: Split) -> int:
+        """Images per validation / test batch: ``eval_batch_size``, or no more pixels than a training batch."""
+        hp = self.hparams
+        if hp.eval_batch_size:
+            return int(hp.eval_batch_size)
+        largest = self.largest_image_pixels(split) if hp.crop_size else None
+        if not largest:
+            return int(hp.batch_size)
+        return max(1, min(hp.batch_size, hp.batch_size * hp.crop_size**2 // largest))
+
     def _loader(self, split: Split) -> DataLoader:
         if split not in self.datasets:
             raise RuntimeError(f"the {split} dataset is not set up; call setup() with the matching stage first")
         hp = self.hparams
         ds = self.datasets[split]
         train = split == "train"
-        batch_size = hp.batch_size if train else (hp.eval_batch_size or hp.batch_size)
+        batch_size = hp.batch_size if train else self.eval_batch(split)
         trainer = self.trainer  # None until Lightning attaches the datamodule (then: one process)
         sampler = self.train_sampler(ds) if train else eval_sampler(ds, trainer, split)  # eval: every image once
         per_process = math.ceil(len(ds) / world_size(trainer))  # what one process iterates (DDP pads train)

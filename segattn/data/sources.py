@@ -29,7 +29,7 @@ from segattn.data.folder import (
     seeded_split,
     validate_pairs,
 )
-from segattn.data.io import MaskEncoding, check_palette, read_image
+from segattn.data.io import MaskEncoding, check_palette, read_header, read_image
 from segattn.data.samplers import epoch_sampler
 
 
@@ -79,6 +79,12 @@ class FolderData(SegData):
     def prepare_splits(self) -> None:
         if self.splits is None:
             self.splits = self._folder_splits()
+
+    def largest_image_pixels(self, split: Split) -> int | None:
+        """From the image headers (no pixel is decoded); None if a header cannot be read."""
+        assert self.splits is not None  # set by prepare_splits before any loader is built
+        sizes = [read_header(pair.image.read_bytes()) for pair in self.splits[split]]
+        return None if not sizes or None in sizes else max(header.pixels for header in sizes)
 
     def _folder_splits(self) -> dict[str, list[Pair]]:
         hp = self.hparams

@@ -235,6 +235,27 @@ def test_eval_batches_are_padded_and_carry_orig_size(tmp_path: Path) -> None:
     assert batch["index"].tolist() == [0, 1]
 
 
+@pytest.mark.parametrize(
+    ("sizes", "batch_size", "expected"),
+    [
+        ([(40, 56)], 8, 3),  # 8 x 32² = 8192 pixels of a training batch hold 3 images of 2240
+        ([(40, 56), (128, 96)], 8, 1),  # the largest image decides: 12288 pixels, more than a training batch
+        ([(16, 16)], 4, 4),  # small images: never more than batch_size
+    ],
+)
+def test_eval_batches_hold_no_more_pixels_than_a_training_batch(
+    tmp_path: Path, sizes: list[tuple[int, int]], batch_size: int, expected: int
+) -> None:
+    # 8 whole plans of about 1240 x 1750 in one validation batch took 20 GB and the kernel killed the run
+    for i, size in enumerate(sizes):
+        make_pairs(tmp_path, 4, size=size, prefix=f"s{i}_")
+    module = dm(tmp_path, val_fraction=0.5, batch_size=batch_size)
+    module.setup("validate")
+    assert module.eval_batch("val") == expected
+    assert next(iter(module.val_dataloader()))["image"].shape[0] == min(expected, len(module.splits["val"]))
+    assert dm(tmp_path, val_fraction=0.5, batch_size=batch_size, eval_batch_size=5).eval_batch("val") == 5
+
+
 def test_a_rotated_phone_jpeg_pairs_with_the_mask_drawn_on_what_a_viewer_shows(tmp_path: Path) -> None:
     # issue 11: IMREAD_UNCHANGED ignored the EXIF orientation, so image and mask disagreed (size or content)
     from segattn.data.io import apply_orientation
