@@ -20,6 +20,7 @@ from segattn.data.io import DEFAULT_MAX_PIXELS
 
 from .errors import run_command
 from .parsers import CommandParser, parse
+from .predict import check_tiling
 
 
 def parser() -> CommandParser:
@@ -47,15 +48,7 @@ def parser() -> CommandParser:
 
 
 def _check(ns) -> None:
-    if ns.tile is not None and ns.tile < 1:
-        raise ValueError(f"--tile must be >= 1, got {ns.tile}")
-    if not 0 <= ns.overlap < 1:
-        raise ValueError(f"--overlap must be in [0, 1), got {ns.overlap}")
-    if ns.sigma <= 0:
-        raise ValueError(f"--sigma must be > 0, got {ns.sigma}")
-    for name in ("batch_size", "max_pixels"):
-        if getattr(ns, name) < 1:
-            raise ValueError(f"--{name} must be >= 1, got {getattr(ns, name)}")
+    check_tiling(ns)
     if ns.auto_points < 0:
         raise ValueError(f"--auto_points must be >= 0, got {ns.auto_points}")
 

@@ -85,15 +85,7 @@ def _check(ns) -> None:
         raise ValueError(f"--ckpt_path {ns.ckpt_path} is an ONNX model; pass it with --model (runs ONNX Runtime)")
     if ns.model is not None and Path(ns.model).suffix.lower() == ".ckpt":
         raise ValueError(f"--model {ns.model} is a training checkpoint; pass it with --ckpt_path")
-    if ns.tile is not None and ns.tile < 1:
-        raise ValueError(f"--tile must be >= 1, got {ns.tile}")
-    if not 0 <= ns.overlap < 1:
-        raise ValueError(f"--overlap must be in [0, 1), got {ns.overlap}")
-    if ns.sigma <= 0:
-        raise ValueError(f"--sigma must be > 0, got {ns.sigma}")
-    for name in ("batch_size", "devices", "max_pixels"):
-        if getattr(ns, name) < 1:
-            raise ValueError(f"--{name} must be >= 1, got {getattr(ns, name)}")
+    check_tiling(ns, counts=("batch_size", "devices", "max_pixels"))
     if ns.num_workers < 0:
         raise ValueError(f"--num_workers must be >= 0, got {ns.num_workers}")
     ns.scale = parse_scale(ns.scale)
@@ -102,6 +94,20 @@ def _check(ns) -> None:
     out = Path(ns.output)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--output {out} exists and is not a folder; choose a folder")
+
+
+def check_tiling(ns, *, counts: tuple[str, ...] = ("batch_size", "max_pixels")) -> None:
+    """The tiling flags that ``predict`` and ``explain`` share (``--tile``, ``--overlap``, ``--sigma``) and the
+    flags in ``counts``, which must be >= 1: a ``ValueError`` naming the flag."""
+    if ns.tile is not None and ns.tile < 1:
+        raise ValueError(f"--tile must be >= 1, got {ns.tile}")
+    if not 0 <= ns.overlap < 1:
+        raise ValueError(f"--overlap must be in [0, 1), got {ns.overlap}")
+    if ns.sigma <= 0:
+        raise ValueError(f"--sigma must be > 0, got {ns.sigma}")
+    for name in counts:
+        if getattr(ns, name) < 1:
+            raise ValueError(f"--{name} must be >= 1, got {getattr(ns, name)}")
 
 
 def parse_scale(text: str | float) -> float | str:
