@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,14 @@ def strip_checkpoint(source: str | Path, out: str | Path, *, overwrite: bool = F
     """Write the packaged form of ``source`` to ``out``; returns what was written (without the tensors)."""
     source, out = Path(source), Path(out)
     data = source.read_bytes()
-    ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    try:
+        ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError) as err:
+        raise ValueError(
+            f"{source} is not a checkpoint that torch.load(weights_only=True) reads ({type(err).__name__})"
+        ) from err
+    if not isinstance(ckpt, dict):
+        raise ValueError(f"{source} holds a {type(ckpt).__name__}, not a checkpoint written by `segattn fit`")
     missing = [key for key in KEEP[:3] if key not in ckpt]
     if missing:
         raise ValueError(f"{source} lacks {missing}: not a checkpoint written by `segattn fit`")
@@ -66,7 +74,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="where the packaged model goes")
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
-    info = strip_checkpoint(args.source, args.out, overwrite=args.overwrite)
+    try:
+        info = strip_checkpoint(args.source, args.out, overwrite=args.overwrite)
+    except FileExistsError:
+        parser.error(f"{args.out} exists; add --overwrite to replace it")
+    except OSError as err:  # missing, unreadable
+        parser.error(f"{args.source}: {err.strerror or err}")
+    except ValueError as err:  # not a checkpoint of `segattn fit`
+        parser.error(str(err))
     size = args.out.stat().st_size / 2**20
     print(f"{args.out}: {size:.1f} MiB, epoch {info.get('epoch')}, best score {info['pretrained']['best_score']}")
     return 0

@@ -27,9 +27,9 @@ def test_stripped_checkpoint_predicts_like_the_source(tiny_ckpt: Path, tmp_path:
 def test_an_existing_file_is_kept_without_overwrite(tiny_ckpt: Path, tmp_path: Path) -> None:
     out = tmp_path / "walls.ckpt"
     out.write_bytes(b"mine")
-    with pytest.raises(FileExistsError):
+    with pytest.raises(SystemExit) as exit_:
         main([str(tiny_ckpt), str(out)])
-    assert out.read_bytes() == b"mine"
+    assert exit_.value.code == 2 and out.read_bytes() == b"mine"
     assert main([str(tiny_ckpt), str(out), "--overwrite"]) == 0 and out.stat().st_size > 4
 
 
@@ -38,3 +38,15 @@ def test_a_file_that_is_not_a_training_checkpoint_is_refused(tmp_path: Path) -> 
     torch.save({"state_dict": {}}, bad)
     with pytest.raises(ValueError, match="not a checkpoint written by `segattn fit`"):
         strip_checkpoint(bad, tmp_path / "out.ckpt")
+
+
+@pytest.mark.parametrize("content", [None, b"", b"\x00" * 64, b"PK\x03\x04 not a zip"])
+def test_a_missing_or_unreadable_source_is_one_line(tmp_path: Path, capsys, content: bytes | None) -> None:
+    source = tmp_path / "x.ckpt"
+    if content is not None:
+        source.write_bytes(content)
+    with pytest.raises(SystemExit) as exit_:
+        main([str(source), str(tmp_path / "out.ckpt")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and err[-1].startswith("python -m segattn.pretrained.strip: error:") and len(err) == 2
+    assert str(source) in err[-1] and not (tmp_path / "out.ckpt").exists()
