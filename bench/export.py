@@ -37,23 +37,14 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing segattn
-from bench import _common  # noqa: E402
+from bench import _common, train_step  # noqa: E402
 from segattn.data.preprocess import EvalPreprocess  # noqa: E402
 from segattn.export import export_onnx, load_onnx  # noqa: E402
 from segattn.models import AttentionUnet  # noqa: E402
 from segattn.predict import PredictConfig, Segmenter  # noqa: E402
 
-VARIANTS: dict[str, object] = {
-    "none": None,
-    "se": "se",
-    "eca": "eca",
-    "cbam": "cbam",
-    "scse": "scse",
-    "ge": "ge",
-    "gate": "gate",
-    "psa": "psa",
-    "self_attention@2": ["self_attention", "self_attention", None, None, None],
-}
+# the attention variants of train_step.py (one table of them), without its smp baseline, which has no segattn export
+VARIANTS: dict[str, object] = {name: spec for name, spec in train_step.VARIANTS.items() if name != "smp_unet"}
 BACKENDS = ("eager", "compile", "onnxruntime")
 
 
