@@ -46,8 +46,11 @@ class SegData(L.LightningDataModule):
         crop_size: train samples are ``crop_size`` squares (padded with ignore when smaller); None keeps
             the transformed size (then batches are padded to the largest sample).
         train_transforms / eval_transforms: albumentations steps ``[{name: ..., params: {...}}, ...]``
-            (see ``segattn.data.transforms``). ``None`` = the source's default for train and nothing for eval.
-            Eval transforms must keep the size.
+            (see ``segattn.data.transforms``). ``None`` = the ``augment`` pipeline for train and nothing for
+            eval. Eval transforms must keep the size.
+        augment: the default train pipeline when ``train_transforms`` is None: ``flips`` (the 8 flips /
+            rotations; what won at equal steps on real sets, bench/README.md) or ``scan`` (also scale, rotation,
+            paper, ink and scan noise: for pages unlike the training pages; ``segattn.data.transforms.AUGMENT``).
         mean / std: normalisation of [0, 1] images, per channel; ImageNet statistics by default, which
             pretrained encoders expect (for in_channels 1 the three values are averaged).
         pad_multiple: eval images are not resized but padded bottom / right to this multiple (mask 255).
@@ -58,8 +61,6 @@ class SegData(L.LightningDataModule):
             killed the run without a word.
     """
 
-    synthetic = False  # the default train augmentation: line-art defaults (False) or flips and rotations only
-
     def __init__(
         self,
         *,
@@ -68,6 +69,7 @@ class SegData(L.LightningDataModule):
         crop_size: int | None = 256,
         train_transforms: list[dict[str, Any]] | None = None,
         eval_transforms: list[dict[str, Any]] | None = None,
+        augment: Literal["flips", "scan"] = "flips",
         mean: tuple[float, ...] = IMAGENET_MEAN,
         std: tuple[float, ...] = IMAGENET_STD,
         pad_multiple: int = 32,
@@ -85,7 +87,7 @@ class SegData(L.LightningDataModule):
                 raise ValueError(f"{label} must be >= 1, got {value}")
         self.mean, self.std = resolve_normalization(mean, std, in_channels)
         self.train_transform = build_train_transform(
-            train_transforms, crop_size, self.mean, in_channels, synthetic=self.synthetic
+            train_transforms, crop_size, self.mean, in_channels, augment=augment
         )
         self.eval_transform = build_eval_transform(eval_transforms)
         self.datasets: dict[str, Dataset] = {}

@@ -156,10 +156,9 @@ class FloorplanData(SegData):
             (:func:`~segattn.data.floorplans.generate_floorplan`). The defaults suit the quickstart; larger shares
             are closer to real drawings and take longer to learn (``configs/plans_real.yaml``).
         **kwargs: the shared arguments of :class:`~segattn.data.datamodule.SegData`. The default train
-            augmentation is flips and rotations only: the plans already vary paper, ink, scale and scan noise.
+            augmentation (flips and rotations only) suits them: the plans already vary paper, ink, scale and
+            scan noise.
     """
-
-    synthetic = True
 
     def __init__(
         self,

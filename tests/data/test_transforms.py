@@ -66,10 +66,12 @@ def test_nested_composition_builds() -> None:
     assert type(one_of).__name__ == "OneOf" and len(one_of.transforms) == 2
 
 
-@pytest.mark.parametrize("specs", [None, GEOMETRIC], ids=["default", "geometric"])
-def test_train_pipeline_keeps_labels_and_moves_mask_with_image(specs: list | None) -> None:
+@pytest.mark.parametrize(
+    ("specs", "augment"), [(None, "flips"), (None, "scan"), (GEOMETRIC, "flips")], ids=["flips", "scan", "geometric"]
+)
+def test_train_pipeline_keeps_labels_and_moves_mask_with_image(specs: list | None, augment: str) -> None:
     """The image encodes the mask (dark = class 2); after every transform the two must still agree."""
-    transform = build_train_transform(specs, crop_size=64, fill=IMAGENET_MEAN)
+    transform = build_train_transform(specs, crop_size=64, fill=IMAGENET_MEAN, augment=augment)
     transform.set_random_seed(0)
     rng = np.random.default_rng(0)
     for _ in range(30):
@@ -86,6 +88,16 @@ def test_train_pipeline_keeps_labels_and_moves_mask_with_image(specs: list | Non
         middle = (np.percentile(gray[valid], 5) + np.percentile(gray[valid], 95)) / 2
         agree = ((gray < middle) == (m == 2))[valid].mean()
         assert agree > 0.9, f"image and mask disagree on {1 - agree:.1%} of pixels"
+
+
+def test_default_augmentation_is_flips_and_scan_is_named() -> None:
+    """``augment`` picks the default pipeline: flips / rot90 only unless ``scan`` is asked for; a typo lists both."""
+    names = lambda augment: [type(t).__name__ for t in build_train_transform(None, 64, augment=augment)]  # noqa: E731
+    assert names("flips") == ["HorizontalFlip", "VerticalFlip", "RandomRotate90", "PadIfNeeded", "RandomCrop"]
+    assert {"RandomSizedCrop", "Affine", "RandomBrightnessContrast", "OneOf"} <= set(names("scan"))
+    assert names("flips") == [type(t).__name__ for t in build_train_transform(None, 64)]
+    with pytest.raises(ValueError, match=r"augment must be one of 'flips' .*'scan'.*got 'strong'"):
+        build_train_transform(None, 64, augment="strong")
 
 
 def test_agreement_check_catches_a_mask_left_behind() -> None:
