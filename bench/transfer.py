@@ -1,7 +1,7 @@
 """The packaged wall model on real floor plans (issue 16): zero-shot on CVC-FP, and fine-tuning from it.
 
 ``zeroshot``: ``segattn predict --ckpt_path walls`` on every CVC-FP plan at its native size, with ``--scale auto``
-(the factor that brings the page's dominant stroke width to the training plans') and at fixed scales; each
+(probe predictions measure the walls the model finds and bring them to the training masks' thickness) and at fixed scales; each
 scored by ``segattn evaluate`` against the wall masks: pooled Dice, mean per plan, the chosen factors, and the
 10 worst plans by name.
 

@@ -53,8 +53,9 @@ def parser() -> CommandParser:
         "--scale",
         type=str,
         default="1",
-        help="resize each image by this before tiling (masks come back at its size); 'auto': to the training "
-        "images' stroke width, per image (the factor goes in the manifest)",
+        help="resize each image by this before tiling (masks come back at its size); 'auto': predict once at a "
+        "probe size, then resize so the structures found have the training masks' thickness, per image (the "
+        "factor goes in the manifest)",
     )
     g.add_argument(
         "--max_pixels",
@@ -155,11 +156,10 @@ def run(ns) -> int:
     _check(ns)
     seg = load(ns)
     seg.config = dataclasses.replace(seg.config, max_pixels=ns.max_pixels, scale=ns.scale)
-    if ns.scale == "auto" and seg.config.stroke_px is None:
-        raise ValueError(
-            f"--scale auto needs the training images' stroke width, which {ns.ckpt_path or ns.model} does not carry "
-            "(trained before segattn kept it); give a factor instead, e.g. --scale 0.5"
-        )
+    if ns.scale == "auto" and seg.config.structure_px is None:
+        from segattn.predict.checkpoint import AUTO_NEEDS_REFERENCE
+
+        raise ValueError(f"{ns.ckpt_path or ns.model}: {AUTO_NEEDS_REFERENCE}")
     _check_writable(Path(ns.output))
     result = seg.predict_folder(
         ns.input,

@@ -29,12 +29,12 @@ from torch.utils.data import DataLoader, Dataset
 
 from segattn.data.preprocess import IMAGENET_MEAN, IMAGENET_STD, pad_collate, resolve_normalization
 from segattn.data.samplers import eval_sampler, world_size
-from segattn.data.strokes import reference_width
+from segattn.data.thickness import reference_thickness
 from segattn.data.transforms import build_eval_transform, build_train_transform
 
 Split = Literal["train", "val", "test"]
 SPLIT_ORDER: tuple[Split, ...] = ("train", "val", "test")
-STROKE_SAMPLES = 16  # train images the reference stroke width is measured on
+THICKNESS_SAMPLES = 16  # train masks the reference foreground thickness is measured on
 
 
 class SegData(L.LightningDataModule):
@@ -91,7 +91,7 @@ class SegData(L.LightningDataModule):
         )
         self.eval_transform = build_eval_transform(eval_transforms)
         self.datasets: dict[str, Dataset] = {}
-        self.stroke_px: float | None = None  # typical pen width of the train images (segattn.data.strokes)
+        self.structure_px: float | None = None  # median foreground thickness of train masks (segattn.data.thickness)
 
     @property
     def num_classes(self) -> int:
@@ -104,19 +104,19 @@ class SegData(L.LightningDataModule):
         for split in needed:
             if split not in self.datasets:
                 self.datasets[split] = self.build_dataset(split)
-        if stage == "fit" and self.stroke_px is None:
-            self.stroke_px = reference_width(self.train_images(STROKE_SAMPLES))
+        if stage == "fit" and self.structure_px is None:
+            self.structure_px = reference_thickness(self.train_masks(THICKNESS_SAMPLES))
 
-    def train_images(self, n: int) -> Iterator[np.ndarray]:
-        """Up to ``n`` training images as read, before augmentation (for the reference stroke width)."""
+    def train_masks(self, n: int) -> Iterator[np.ndarray]:
+        """Up to ``n`` training masks as read, before augmentation (for the reference foreground thickness)."""
         return iter(())
 
     def state_dict(self) -> dict[str, Any]:
-        """Saved in checkpoints: the reference stroke width, which ``segattn predict --scale auto`` needs."""
-        return {"stroke_px": self.stroke_px} if self.stroke_px is not None else {}
+        """Saved in checkpoints: the reference foreground thickness, which ``segattn predict --scale auto`` needs."""
+        return {"structure_px": self.structure_px} if self.structure_px is not None else {}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.stroke_px = state_dict.get("stroke_px", self.stroke_px)
+        self.structure_px = state_dict.get("structure_px", self.structure_px)
 
     def prepare_splits(self) -> None:
         """Check the data once, before any dataset is built (a folder source reads every file here)."""

@@ -29,7 +29,7 @@ from segattn.data.folder import (
     seeded_split,
     validate_pairs,
 )
-from segattn.data.io import MaskEncoding, check_palette, read_header, read_image
+from segattn.data.io import MaskEncoding, check_palette, read_header, read_mask
 from segattn.data.samplers import epoch_sampler
 
 
@@ -122,9 +122,12 @@ class FolderData(SegData):
         rank_zero_info(f"dataset {root}: {sizes} pairs from {source}")
         return splits
 
-    def train_images(self, n: int) -> Iterator[np.ndarray]:
+    def train_masks(self, n: int) -> Iterator[np.ndarray]:
         assert self.splits is not None
-        return (read_image(pair.image, self.hparams.in_channels) for pair in self.splits["train"][:n])
+        hp = self.hparams
+        return (
+            read_mask(pair.mask, self.mask_encoding, self.palette, hp.num_classes) for pair in self.splits["train"][:n]
+        )
 
     def build_dataset(self, split: Split) -> Dataset:
         assert self.splits is not None  # set by prepare_splits before any dataset is built
@@ -201,10 +204,10 @@ class FloorplanData(SegData):
     def train_sampler(self, dataset: Dataset) -> Any:
         return epoch_sampler(len(dataset), self.trainer)  # keys epoch * n + i, sharded under DDP
 
-    def train_images(self, n: int) -> Iterator[np.ndarray]:
+    def train_masks(self, n: int) -> Iterator[np.ndarray]:
         hp = self.hparams
         count = min(n, hp.train_samples)
         return (
-            generate_floorplan(plan_seed(hp.seed, "train", 0, i), hp.image_size, hp.noise_level, **self.styles)[0]
+            generate_floorplan(plan_seed(hp.seed, "train", 0, i), hp.image_size, hp.noise_level, **self.styles)[1]
             for i in range(count)
         )

@@ -84,7 +84,7 @@ def write_contract(config: PredictConfig, *, min_side: int, network: Mapping[str
         "palette": json.dumps(config.palette),
         "eval_transforms": _json(config.eval_transforms, "eval_transforms"),
         "pad_multiple": str(pre.pad_multiple),
-        "stroke_px": json.dumps(config.stroke_px),  # the training images' pen width, for predict --scale auto
+        "structure_px": json.dumps(config.structure_px),  # the training masks' foreground thickness (--scale auto)
         "network": _json(None if network is None else dict(network), "network"),
     }
 
@@ -122,7 +122,7 @@ def read_contract(props: Mapping[str, str], source: str | Path) -> Contract:
             palette=json.loads(props.get("palette", "null")),
             preprocess=preprocess,
             eval_transforms=json.loads(props.get("eval_transforms", "null")),
-            stroke_px=_optional_float(json.loads(props.get("stroke_px", "null"))),
+            structure_px=_optional_float(json.loads(props.get("structure_px", "null"))),
         )
         network = json.loads(props.get("network", "null"))
         min_side = int(props["min_side"])

@@ -24,7 +24,7 @@ from torch import Tensor
 
 from segattn.data.io import DEFAULT_MAX_PIXELS, image_array, read_image
 from segattn.data.preprocess import EvalPreprocess, eval_preprocess_from_hparams
-from segattn.data.strokes import scale_factor, stroke_width
+from segattn.data.thickness import probe_factor
 from segattn.data.transforms import build_eval_transform
 from segattn.labels import output_channels
 from segattn.models import AttentionUnet
@@ -35,6 +35,12 @@ _EXPECTED = (
 )
 _MODULE_KEYS = ("num_classes", "net")
 _PICKLE_PROTOCOL_2 = b"\x80"  # legacy (non-zip) torch.save files start with a pickle PROTO opcode
+
+
+AUTO_NEEDS_REFERENCE = (
+    "--scale auto needs the training masks' foreground thickness, which this checkpoint does not carry "
+    "(trained before segattn kept it); give a factor instead, e.g. --scale 0.5"
+)
 
 
 class CheckpointError(ValueError):
@@ -54,20 +60,20 @@ class PredictConfig:
     preprocess: EvalPreprocess
     eval_transforms: list[dict[str, Any]] | None  # the training eval_transforms specs (what an exported file carries)
     max_pixels: int | None = DEFAULT_MAX_PIXELS  # larger images fail (per image) before they are decoded
-    stroke_px: float | None = None  # typical pen width of the training images (None: trained before it was kept)
-    scale: float | str = 1.0  # resize before tiling: a factor, or "auto" (reference / measured stroke width)
+    structure_px: float | None = None  # median foreground thickness of the training masks (None: not kept then)
+    scale: float | str = 1.0  # resize before tiling: a factor, or "auto" (see segattn.data.thickness)
+    factors: dict[str, float] | None = None  # --scale auto: each image's factor, measured by the probe prediction
 
-    def scale_for(self, image: np.ndarray) -> float:
-        """The resize factor for ``image`` (H, W, C): ``scale``, or with ``"auto"`` the one that brings its
-        dominant stroke width to the training images' (1 when the page has no measurable strokes)."""
+    def scale_for(self, image: np.ndarray, key: str | Path | None = None) -> float:
+        """The resize factor for ``image`` (H, W, C): ``scale``; with ``"auto"`` the factor measured for ``key``
+        (its path) by the probe prediction, or before that the probe's own factor."""
         if self.scale != "auto":
             return float(self.scale)
-        if self.stroke_px is None:
-            raise ValueError(
-                "--scale auto needs the training images' stroke width, which this checkpoint does not carry "
-                "(trained before segattn kept it); give a factor instead, e.g. --scale 0.5"
-            )
-        return scale_factor(self.stroke_px, stroke_width(image))
+        if self.structure_px is None:
+            raise ValueError(AUTO_NEEDS_REFERENCE)
+        if self.factors is not None and key is not None and str(key) in self.factors:
+            return self.factors[str(key)]
+        return probe_factor(image.shape[0], image.shape[1])
 
     eval_transform: Any = field(init=False, repr=False, compare=False)  # built from eval_transforms: Compose or None
 
@@ -180,10 +186,10 @@ def load_checkpoint(path: Path, *, trust: bool = False) -> tuple[AttentionUnet, 
     try:
         preprocess = eval_preprocess_from_hparams(dm)
         specs = dm.get("eval_transforms")
-        data_states = [v for v in ckpt.values() if isinstance(v, dict) and isinstance(v.get("stroke_px"), float)]
-        strokes = [v["stroke_px"] for v in data_states]  # SegData.state_dict, saved under the data class's name
+        data_states = [v for v in ckpt.values() if isinstance(v, dict) and isinstance(v.get("structure_px"), float)]
+        widths = [v["structure_px"] for v in data_states]  # SegData.state_dict, saved under the data class's name
         cfg = PredictConfig(
-            stroke_px=strokes[0] if strokes else None,
+            structure_px=widths[0] if widths else None,
             num_classes=num_classes,
             in_channels=in_ch,
             tile=int(crop),

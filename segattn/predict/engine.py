@@ -11,6 +11,8 @@ and appends one manifest row per image. With ``devices > 1`` Lightning starts on
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import secrets
 import time
 import warnings
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
@@ -25,11 +28,12 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from segattn.data.thickness import PROBE_ROUNDS, probe_factor, scale_factor
 from segattn.files import remove_stale_temporaries
 
 from .assemble import ImageAssembler, OutputSpec
 from .inputs import InputImage, OutputPaths
-from .stream import ImageEvent, Preprocessing, TileStream
+from .stream import ImageEvent, Preprocessing, TileStream, outputs_to_write
 from .tiling import StripBlender, TileGrid, gaussian_weight, stride_for
 from .tta import predict_with_tta, probabilities, transforms_for
 from .writer import Manifest
@@ -213,6 +217,8 @@ class PredictResult:
     seconds: float
     manifest: Path
     is_global_zero: bool = True  # False in the other processes of a multi-device run
+    rank: int = 0  # this process, of ``world``: it handled the images with ``index % world == rank``
+    world: int = 1
     stale_removed: int = 0  # temporary files of killed earlier runs that were removed
     run: str = ""
     images: list[InputImage] = field(default_factory=list)
@@ -241,6 +247,10 @@ def predict_folder(
 ) -> PredictResult:
     """Predict ``images`` with ``net`` (logits out) and write ``outputs``; see the module docstring."""
     run = run or new_run_id()
+    options = dict(tile=tile, overlap=overlap, sigma=sigma, batch_size=batch_size, tta=tta, devices=devices)
+    options.update(accelerator=accelerator, precision=precision, num_workers=num_workers)
+    if getattr(prep, "scale", None) == "auto" and getattr(prep, "factors", None) is None:
+        prep = measure_scales(net, images, outputs, spec, prep, output_dir=output_dir, run=run, **options)
     stream = TileStream(
         images,
         outputs,
@@ -277,8 +287,63 @@ def predict_folder(
         seconds=writer.seconds,
         manifest=writer.manifest.path,
         is_global_zero=trainer.is_global_zero,
+        rank=trainer.global_rank,
+        world=trainer.world_size,
         stale_removed=writer.stale_removed,
         run=writer.run,
         images=images,
         outputs=outputs,
     )
+
+
+def measure_scales(
+    net: nn.Module,
+    images: list[InputImage],
+    outputs: list[OutputPaths],
+    spec: OutputSpec,
+    prep: Preprocessing,
+    *,
+    output_dir: Path,
+    run: str,
+    **options: Any,
+) -> Preprocessing:
+    """``--scale auto``, first pass: ``prep`` with each image's factor (:mod:`segattn.data.thickness`).
+
+    The images still to do are predicted at their probe size, measured, and predicted again at the measured factor
+    (``PROBE_ROUNDS`` rounds: a model shown walls far thicker than it learned finds them too thin, so one round
+    falls short). Probe masks go to a hidden ``.probe-<run>`` folder under ``output_dir`` and each is removed once
+    measured; every process measures the images it predicted itself, which are the ones it predicts in the next
+    pass (the same sharding), so processes need not exchange anything.
+    """
+    probe_dir = output_dir / f".probe-{run}"
+    probe_outputs = [  # images already done keep their own outputs, which exist, so the probe skips them too
+        OutputPaths(probe_dir / f"{i}.png", (), None) if outputs_to_write(out, spec.overwrite) else out
+        for i, out in enumerate(outputs)
+    ]
+    probe_spec = dataclasses.replace(spec, probs=None, overlay=False, overwrite=False)
+    factors: dict[str, float] = {}  # none known: the first round predicts every image at its probe factor
+    for _ in range(PROBE_ROUNDS):
+        result = predict_folder(
+            net,
+            images,
+            probe_outputs,
+            probe_spec,
+            dataclasses.replace(prep, factors=dict(factors)),
+            output_dir=probe_dir,
+            progress=False,
+            run=run,
+            **options,
+        )
+        for i in range(result.rank, len(images), result.world):
+            mask_path = probe_outputs[i].mask
+            if mask_path.parent != probe_dir or not mask_path.is_file():
+                continue  # done before this run, or unreadable (the last pass reports it)
+            mask = cv2.imread(str(mask_path), cv2.IMREAD_UNCHANGED) > 0
+            key = str(images[i].path)
+            factors[key] = scale_factor(prep.structure_px, mask, factors.get(key, probe_factor(*mask.shape)))
+            mask_path.unlink()
+        if result.manifest.parent == probe_dir:
+            result.manifest.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # another process may still be measuring its own; the last one removes it
+        probe_dir.rmdir()
+    return dataclasses.replace(prep, factors=factors)

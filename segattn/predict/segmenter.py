@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from segattn.data.thickness import PROBE_ROUNDS, scale_factor
 from segattn.pretrained import resolve as resolve_pretrained
 
 from .assemble import OutputSpec, resize_planes
@@ -79,14 +80,26 @@ class Segmenter:
         """Blended class probabilities (C, H, W) float32 on the CPU; C = 1 (foreground) for binary models.
 
         ``image``: a path, or an array (H, W) / (H, W, C) in RGB order, uint8 / uint16 or float in [0, 1].
-        ``scale``: resize by this before tiling (``"auto"``: to the training stroke width; default the config's);
+        ``scale``: resize by this before tiling (default the config's; ``"auto"``: a probe prediction first, then
+        the factor that gives what it found the training thickness, ``segattn.data.thickness``);
         the probabilities come back at the image's own size.
         """
         prep = self.config if scale is None else dataclasses.replace(self.config, scale=scale)
         array = prep.read(Path(image)) if isinstance(image, (str, Path)) else prep.prepare(np.asarray(image))
+        options = dict(tile=tile or prep.tile, overlap=overlap, sigma=sigma, batch_size=batch_size, tta=tta)
+        factor = prep.scale_for(array)  # with "auto": the probe's factor
+        for _ in range(PROBE_ROUNDS if prep.scale == "auto" and prep.factors is None else 0):
+            probe = self._blend(prep, array, factor, **options)  # measure what it finds (segattn.data.thickness)
+            found = probe[0] > self.config.threshold if probe.shape[0] == 1 else probe.argmax(0) > 0
+            factor = scale_factor(prep.structure_px, found.numpy(), factor)
+        return self._blend(prep, array, factor, **options)
+
+    def _blend(
+        self, prep: PredictConfig, array: np.ndarray, factor: float, *, tile, overlap, sigma, batch_size, tta
+    ) -> Tensor:
+        """Probabilities (C, H, W) of ``array`` (H, W, C) resized by ``factor`` for tiling, then back."""
         height, width = array.shape[:2]
-        array = resize(array, prep.scale_for(array))
-        tile = tile or prep.tile
+        array = resize(array, factor)
         grid = TileGrid(array.shape[0], array.shape[1], tile, stride_for(tile, overlap))
         blender = StripBlender(grid, gaussian_weight(tile, sigma))
         memory = torch.channels_last if getattr(self.net, "channels_last", False) else torch.contiguous_format

@@ -122,7 +122,7 @@ class TileStream(IterableDataset):
             oh, ow = image.shape[:2]
             factor = 1.0
             try:
-                factor = self.prep.scale_for(image) if hasattr(self.prep, "scale_for") else 1.0
+                factor = self.prep.scale_for(image, self.images[index].path) if hasattr(self.prep, "scale_for") else 1.0
                 image = resize(image, factor)
             except Exception as err:  # noqa: BLE001 - e.g. --scale auto without a reference: this image fails
                 events.append(ImageEvent(index, "failed", error=_describe(err, self.images[index].path)))

@@ -3,8 +3,8 @@
 ``python -m segattn.pretrained.strip runs/walls/checkpoints/best.ckpt segattn/pretrained/walls.ckpt``
 
 Kept: the weights, the module's and the data's hyperparameters, Lightning's version (``segattn test --ckpt_path
-walls`` restores through Lightning), the data source's state (the training images'
-stroke width, which ``predict --scale auto`` needs), the epoch and step, and a ``pretrained`` record (the source
+walls`` restores through Lightning), the data source's state (the training masks'
+foreground thickness, which ``predict --scale auto`` needs), the epoch and step, and a ``pretrained`` record (the source
 file's SHA-256 and its monitored score). Dropped: optimizer and scheduler states, loops, callbacks (about two
 thirds of the file for AdamW). Written atomically; an existing file is replaced only with ``--overwrite``.
 """
@@ -51,7 +51,7 @@ def strip_checkpoint(source: str | Path, out: str | Path, *, overwrite: bool = F
     kept = {key: ckpt[key] for key in KEEP if key in ckpt}
     kept["hyper_parameters"] = {**ckpt["hyper_parameters"], "init_from": None}  # the packaged model is the start
     for key, value in ckpt.items():  # the data source's own state (``SegData.state_dict``), under its class name
-        if key not in kept and key not in RESUME_ONLY and isinstance(value, dict) and "stroke_px" in value:
+        if key not in kept and key not in RESUME_ONLY and isinstance(value, dict) and "structure_px" in value:
             kept[key] = value
     scores = [
         float(state["best_model_score"])

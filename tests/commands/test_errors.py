@@ -75,10 +75,10 @@ def test_scale_auto_without_a_reference_width_is_one_line(tiny_ckpt: Path, tmp_p
     import torch
 
     ckpt = torch.load(tiny_ckpt, weights_only=True)
-    ckpt.pop("FloorplanData")  # as a checkpoint written before segattn kept the stroke width
+    ckpt.pop("FloorplanData")  # as a checkpoint written before segattn kept the training thickness
     old = tmp_path / "old.ckpt"
     torch.save(ckpt, old)
     (tmp_path / "in").mkdir()
     argv = ["predict", "--ckpt_path", str(old), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "o")]
-    _fails([*argv, "--scale", "auto"], capsys, "stroke width", "--scale 0.5")
+    _fails([*argv, "--scale", "auto"], capsys, "foreground thickness", "--scale 0.5")
     _fails([*argv, "--scale", "big"], capsys, "--scale takes a factor")

@@ -52,10 +52,10 @@ def test_images_smaller_or_thinner_than_a_tile(tiny_ckpt: Path, size: tuple[int,
     assert seg.predict(gray).shape == size
 
 
-def test_the_checkpoint_carries_the_training_stroke_width(tiny_ckpt: Path) -> None:
+def test_the_checkpoint_carries_the_training_thickness(tiny_ckpt: Path) -> None:
     ckpt = torch.load(tiny_ckpt, weights_only=True)
-    assert ckpt["FloorplanData"]["stroke_px"] > 0  # measured on the train plans at fit's setup
-    assert Segmenter.from_checkpoint(tiny_ckpt).config.stroke_px == ckpt["FloorplanData"]["stroke_px"]
+    assert ckpt["FloorplanData"]["structure_px"] > 0  # measured on the train plans at fit's setup
+    assert Segmenter.from_checkpoint(tiny_ckpt).config.structure_px == ckpt["FloorplanData"]["structure_px"]
 
 
 def test_scale_resizes_before_tiling_and_outputs_come_back_at_the_input_size(tiny_ckpt: Path, tmp_path: Path) -> None:

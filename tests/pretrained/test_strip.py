@@ -1,4 +1,4 @@
-"""A stripped checkpoint predicts like its source, carries the stroke width, and holds nothing to resume."""
+"""A stripped checkpoint predicts like its source, carries the training masks' thickness, and holds nothing to resume."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def test_stripped_checkpoint_predicts_like_the_source(tiny_ckpt: Path, tmp_path:
     assert not set(RESUME_ONLY) & set(packed) and packed["hyper_parameters"]["init_from"] is None
     assert info["pretrained"]["source_sha256"] and "state_dict" not in info
     source, stripped = Segmenter.from_checkpoint(tiny_ckpt), Segmenter.from_checkpoint(out)
-    assert stripped.config == source.config  # stroke_px included
+    assert stripped.config == source.config  # structure_px included
     image = np.random.default_rng(0).random((40, 56, 3), dtype=np.float32)
     np.testing.assert_array_equal(source.probabilities(image), stripped.probabilities(image))
 

@@ -88,6 +88,29 @@ def test_a_plan_at_three_times_the_size_gives_the_same_walls_with_scale_auto(wal
     assert dice(small_mask, fixed_mask) < dice(small_mask, big_mask)
 
 
+def test_scale_auto_over_a_folder_measures_each_image_and_leaves_no_probe(walls: Segmenter, tmp_path: Path) -> None:
+    """The folder path (what `segattn predict --scale auto` runs): per-image factors in the manifest, about 3x
+    apart for the same plan at 1x and 3x, the same factors as in memory, and nothing of the probe left behind."""
+    image, _ = generate_floorplan(20_001, SIZE, 0.5)
+    big = cv2.resize(image, (3 * SIZE, 3 * SIZE), interpolation=cv2.INTER_CUBIC)
+    (tmp_path / "in").mkdir()
+    for name, array in (("small", image), ("big", big)):
+        cv2.imwrite(str(tmp_path / "in" / f"{name}.png"), array[:, :, ::-1])
+    out = tmp_path / "out"
+    result = walls.predict_folder(tmp_path / "in", out, scale="auto", progress=False)
+    assert result.ok == 2 and sorted(p.name for p in out.iterdir()) == ["manifest.csv", "masks"]
+    import csv
+
+    with open(result.manifest) as f:
+        rows = {Path(r["input"]).stem: float(r["scale"]) for r in csv.DictReader(f)}
+    assert rows.keys() == {"small", "big"}  # the probe's own rows are not in the user's manifest
+    assert rows["small"] / rows["big"] == pytest.approx(3, rel=0.2)
+    masks = {k: cv2.imread(str(out / "masks" / f"{k}.png"), cv2.IMREAD_UNCHANGED) > 0 for k in rows}
+    assert dice(masks["small"], cv2.resize(masks["big"].astype(np.uint8), (SIZE, SIZE)) > 0) >= 0.9
+    in_memory = walls.predict(tmp_path / "in" / "small.png", scale="auto")
+    assert dice(in_memory, masks["small"]) >= 0.99
+
+
 def test_validate_and_test_take_the_name_and_fit_points_to_init_from(tmp_path: Path, capsys) -> None:
     common = ["--config", "walls", "--ckpt_path", "walls", "--trainer.default_root_dir", str(tmp_path)]
     small = ["--data.init_args.val_samples", "2", "--data.init_args.num_workers", "0", "--trainer.logger", "false"]
