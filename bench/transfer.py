@@ -1,9 +1,9 @@
 """The packaged wall model on real floor plans (issue 16): zero-shot on CVC-FP, and fine-tuning from it.
 
 ``zeroshot``: ``segattn predict --ckpt_path walls`` on every CVC-FP plan at its native size, with ``--scale auto``
-(probe predictions measure the walls the model finds and bring them to the training masks' thickness) and at fixed scales; each
-scored by ``segattn evaluate`` against the wall masks: pooled Dice, mean per plan, the chosen factors, and the
-10 worst plans by name.
+(probe predictions measure the walls the model finds and bring them to the training masks' thickness) and at
+fixed scales; each scored by ``segattn evaluate`` against the wall masks: pooled Dice, mean per plan, the chosen
+factors, and the 10 worst plans by name.
 
 ``finetune``: on the fixed CVC-FP split of ``bench/quality.py`` (plans downscaled by 0.5; 72 train, 8 val, 42
 test), ``segattn fit --config walls`` with the data swapped for the folder, for each step budget and seed, starting

@@ -132,7 +132,7 @@ def build_steps(specs: Sequence[Mapping[str, Any]] | None, where: str = "transfo
 
 AUGMENT = {  # the default train pipelines, by name (``augment``); measured in bench/README.md (bench/quality.py)
     "flips": "the 8 flips / 90 degree rotations only (the default)",
-    "scan": "flips + scale jitter 0.7-1.4x, slight rotation, brightness / contrast / gamma, paper tint, blur / noise / JPEG",
+    "scan": "flips + scale 0.7-1.4x, slight rotation, brightness / contrast / gamma, paper tint, blur / noise / JPEG",
 }
 
 

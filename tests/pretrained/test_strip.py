@@ -1,4 +1,4 @@
-"""A stripped checkpoint predicts like its source, carries the training masks' thickness, and holds nothing to resume."""
+"""A stripped checkpoint predicts like its source, carries the training thickness, and holds nothing to resume."""
 
 from __future__ import annotations
 
