@@ -65,23 +65,25 @@ def zeroshot(args: argparse.Namespace) -> dict:
     for scale in args.scales:
         out = args.work / "zeroshot" / f"scale_{scale}"
         out.mkdir(parents=True, exist_ok=True)
-        seconds = _run(
-            [
-                *segattn("predict", "--ckpt_path", args.ckpt, "--input", str(images), "--output", str(out / "pred")),
-                *("--scale", scale, "--no_progress", "--overwrite"),
-            ],
-            out.parent / f"scale_{scale}.predict.log",
-        )
+        seconds = None  # --keep: an earlier run's masks are scored again, its time is in its log
+        if not (args.keep and (out / "pred" / "manifest.csv").is_file()):
+            seconds = _run(
+                [
+                    *segattn("predict", "--ckpt_path", args.ckpt, "--input", str(images)),
+                    *("--output", str(out / "pred"), "--scale", scale, "--no_progress", "--overwrite"),
+                ],
+                out.parent / f"scale_{scale}.predict.log",
+            )
         row = _report(out / "pred" / "masks", CVC / "masks", out / "report", subset=bool(args.limit))
         with open(out / "pred" / "manifest.csv", newline="") as fh:
             factors = [float(r["scale"]) for r in csv.DictReader(fh) if r.get("scale")]
-        row["predict_seconds"] = round(seconds, 1)
+        row["predict_seconds"] = None if seconds is None else round(seconds, 1)
         row["factors"] = _spread(factors)
         row["worst_10"] = sorted(row["per_plan"].items(), key=lambda kv: kv[1])[:10]
         rows[scale] = row
         print(
             f"scale {scale}: pooled Dice {row['dice_pooled']:.4f}, mean per plan {row['dice_mean_per_plan']:.4f}, "
-            f"factors {row['factors']}, {seconds:.0f} s; worst: "
+            f"factors {row['factors']}, {'kept' if seconds is None else f'{seconds:.0f} s'}; worst: "
             + ", ".join(f"{name} {dice:.2f}" for name, dice in row["worst_10"]),
             flush=True,
         )
@@ -182,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     z = sub.add_parser("zeroshot")
     z.add_argument("--scales", nargs="+", default=["auto", "0.5"], help="auto and / or factors")
     z.add_argument("--limit", type=int, default=0, help="only the first N plans by name (0: all 122)")
+    z.add_argument("--keep", action="store_true", help="score an earlier prediction again instead of redoing it")
     f = sub.add_parser("finetune")
     f.add_argument("--budgets", type=int, nargs="+", default=[50, 200, 1000])
     f.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
