@@ -5,8 +5,9 @@ resolution, or a drawing at another scale, draws them thicker or thinner and the
 records the median foreground thickness of its training masks (``SegData.structure_px``, saved in checkpoints).
 ``segattn predict --scale auto`` then predicts each image at a probe size of at most ``PROBE_PIXELS`` (never
 enlarged), measures the thickness of what the model found there, resizes the image by ``reference / measured``,
-and measures again (``PROBE_ROUNDS`` rounds: shown walls far thicker than it learned, a model finds them too
-thin, so one round falls short) before the prediction that is kept (masks and probabilities come back at the
+and measures again (up to ``PROBE_ROUNDS`` rounds: shown walls far thicker than it learned, a model finds them
+too thin, so one round falls short; an image probed within ``SETTLED`` of its measured factor is not probed
+again) before the prediction that is kept (masks and probabilities come back at the
 input's size; the factor is in the manifest).
 
 Thickness is twice the area over the outline length: a band ``w`` wide and ``L`` long has area ``wL`` and an
@@ -28,7 +29,8 @@ import cv2
 import numpy as np
 
 PROBE_PIXELS = 2_500_000  # the first probe prediction of --scale auto sees at most this many pixels
-PROBE_ROUNDS = 2  # probe predictions per image before the one that is kept
+PROBE_ROUNDS = 2  # probe predictions per image before the one that is kept, at most
+SETTLED = 0.1  # a probe at a factor within 10% of the one it measures needs no further round
 MIN_FOREGROUND = 1e-4  # a probe mask with a smaller foreground share measures nothing: the probe factor is kept
 FACTOR_RANGE = (0.0625, 4.0)  # --scale auto never resizes further than this
 
@@ -65,3 +67,8 @@ def scale_factor(reference: float, probe_mask: np.ndarray, probe: float) -> floa
     if measured is None or share < MIN_FOREGROUND:
         return round(probe, 4)
     return round(float(np.clip(reference / measured, *FACTOR_RANGE)), 4)
+
+
+def settles(probed: float, measured: float) -> bool:
+    """Whether a probe at factor ``probed`` that measured ``measured`` is close enough to need no further round."""
+    return abs(measured / probed - 1.0) <= SETTLED

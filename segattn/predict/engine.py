@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from segattn.data.thickness import PROBE_ROUNDS, probe_factor, scale_factor
+from segattn.data.thickness import PROBE_ROUNDS, probe_factor, scale_factor, settles
 from segattn.files import remove_stale_temporaries
 
 from .assemble import ImageAssembler, OutputSpec
@@ -322,6 +322,7 @@ def measure_scales(
     ]
     probe_spec = dataclasses.replace(spec, probs=None, overlay=False, overwrite=False)
     factors: dict[str, float] = {}  # none known: the first round predicts every image at its probe factor
+    settled: set[int] = set()  # probed at (almost) the factor measured: their masks stay, so later rounds skip them
     for _ in range(PROBE_ROUNDS):
         result = predict_folder(
             net,
@@ -336,14 +337,20 @@ def measure_scales(
         )
         for i in range(result.rank, len(images), result.world):
             mask_path = probe_outputs[i].mask
-            if mask_path.parent != probe_dir or not mask_path.is_file():
-                continue  # done before this run, or unreadable (the last pass reports it)
+            if i in settled or mask_path.parent != probe_dir or not mask_path.is_file():
+                continue  # settled, done before this run, or unreadable (the last pass reports it)
             mask = cv2.imread(str(mask_path), cv2.IMREAD_UNCHANGED) > 0
             key = str(images[i].path)
-            factors[key] = scale_factor(prep.structure_px, mask, factors.get(key, probe_factor(*mask.shape)))
-            mask_path.unlink()
+            probed = factors.get(key, probe_factor(*mask.shape))
+            factors[key] = scale_factor(prep.structure_px, mask, probed)
+            if settles(probed, factors[key]):
+                settled.add(i)
+            else:
+                mask_path.unlink()
         if result.manifest.parent == probe_dir:
             result.manifest.unlink(missing_ok=True)
+    for i in settled:
+        probe_outputs[i].mask.unlink(missing_ok=True)
     with contextlib.suppress(OSError):  # another process may still be measuring its own; the last one removes it
         probe_dir.rmdir()
     return dataclasses.replace(prep, factors=factors)

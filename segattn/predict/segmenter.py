@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from segattn.data.thickness import PROBE_ROUNDS, scale_factor
+from segattn.data.thickness import PROBE_ROUNDS, scale_factor, settles
 from segattn.pretrained import resolve as resolve_pretrained
 
 from .assemble import OutputSpec, resize_planes
@@ -91,7 +91,9 @@ class Segmenter:
         for _ in range(PROBE_ROUNDS if prep.scale == "auto" and prep.factors is None else 0):
             probe = self._blend(prep, array, factor, **options)  # measure what it finds (segattn.data.thickness)
             found = probe[0] > self.config.threshold if probe.shape[0] == 1 else probe.argmax(0) > 0
-            factor = scale_factor(prep.structure_px, found.numpy(), factor)
+            factor, probed = scale_factor(prep.structure_px, found.numpy(), factor), factor
+            if settles(probed, factor):
+                break
         return self._blend(prep, array, factor, **options)
 
     def _blend(

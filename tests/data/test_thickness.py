@@ -13,6 +13,7 @@ from segattn.data.thickness import (
     probe_factor,
     reference_thickness,
     scale_factor,
+    settles,
     structure_width,
 )
 
@@ -54,3 +55,8 @@ def test_the_probe_never_enlarges_and_bounds_the_pixels() -> None:
     assert probe_factor(100, 100) == 1.0
     f = probe_factor(7383, 5671)
     assert f < 1 and (7383 * f) * (5671 * f) == pytest.approx(PROBE_PIXELS, rel=1e-6)
+
+
+def test_a_probe_settles_only_near_the_factor_it_measures() -> None:
+    assert settles(0.5, 0.53) and settles(1.0, 0.95)
+    assert not settles(0.5, 0.35) and not settles(1.0, 1.2)
