@@ -19,7 +19,8 @@ on the train split only, segattn also picks its checkpoint on the val split (its
     python bench/quality.py --sets crackforest --budgets short --seeds 0,1,2
     python bench/quality.py --segattn-args "--data.train_transforms ..." --tag light_aug
 
-Results: ``bench/results/quality[_<tag>].json`` and a table on stdout.
+Results: ``bench/results/quality[_<tag>].json`` (sets and budgets of earlier invocations with the same tag kept)
+and a table on stdout.
 """
 
 from __future__ import annotations
@@ -228,7 +229,14 @@ def main() -> None:
                 ci = f"[{diff['low']:+.4f}, {diff['high']:+.4f}]"
                 print(f"{name} {budget}: segattn - reference per image {diff['mean']:+.4f} {ci}", flush=True)
             results["sets"].setdefault(name, {})[budget] = entry
-    _common.write_json(results, f"quality_{a.tag}" if a.tag else "quality")
+    # one file per tag: sets and budgets measured by an earlier invocation are kept, the ones measured now replaced
+    target = _common.RESULTS_DIR / (f"quality_{a.tag}.json" if a.tag else "quality.json")
+    if target.is_file():
+        earlier = json.loads(target.read_text()).get("sets", {})
+        for name, budgets in results["sets"].items():
+            earlier.setdefault(name, {}).update(budgets)
+        results["sets"] = earlier
+    _common.write_json(results, target)
 
 
 if __name__ == "__main__":
