@@ -196,7 +196,7 @@ def main() -> None:
         for budget in a.budgets.split(","):
             steps = BUDGETS[budget]
             base = a.work / "runs" / (a.tag or "default") / name / budget
-            entry: dict = {"steps": steps, "runs": {}}
+            entry: dict = {"steps": steps, "seeds": a.seeds, "segattn_args": a.segattn_args, "runs": {}}
             for method in a.methods.split(","):
                 for seed in (int(s) for s in a.seeds.split(",")):
                     out = base / method / f"seed{seed}"
