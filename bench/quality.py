@@ -174,6 +174,20 @@ def score(root: Path, out: Path) -> None:
     )
 
 
+def merge_earlier(results: dict, target: Path) -> dict:
+    """``results`` with the sets and budgets of ``target`` (an earlier invocation) it does not measure itself.
+
+    One results file per tag is filled set by set (one invocation per set or per added seed); what this invocation
+    measured replaces the same set and budget, nothing else is dropped.
+    """
+    if not target.is_file():
+        return results
+    sets = json.loads(target.read_text()).get("sets", {})
+    for name, budgets in results["sets"].items():
+        sets.setdefault(name, {}).update(budgets)
+    return {**results, "sets": sets}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sets", default=",".join(SPLITS))
@@ -229,14 +243,8 @@ def main() -> None:
                 ci = f"[{diff['low']:+.4f}, {diff['high']:+.4f}]"
                 print(f"{name} {budget}: segattn - reference per image {diff['mean']:+.4f} {ci}", flush=True)
             results["sets"].setdefault(name, {})[budget] = entry
-    # one file per tag: sets and budgets measured by an earlier invocation are kept, the ones measured now replaced
     target = _common.RESULTS_DIR / (f"quality_{a.tag}.json" if a.tag else "quality.json")
-    if target.is_file():
-        earlier = json.loads(target.read_text()).get("sets", {})
-        for name, budgets in results["sets"].items():
-            earlier.setdefault(name, {}).update(budgets)
-        results["sets"] = earlier
-    _common.write_json(results, target)
+    _common.write_json(merge_earlier(results, target), target)
 
 
 if __name__ == "__main__":

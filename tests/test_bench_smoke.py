@@ -123,3 +123,16 @@ def test_plan_styles_timing_quick(tmp_path: Path) -> None:
     (row,) = result["rows"]
     assert row["size"] == 96
     assert_number(row["this tree ms"])
+
+
+def test_quality_results_keep_earlier_sets(tmp_path: Path) -> None:
+    """``quality.py`` fills one file per tag set by set: a later invocation replaces only what it measured."""
+    merge = load_script("quality").merge_earlier
+    target = tmp_path / "quality_x.json"
+    fresh = {"args": {"sets": "b"}, "sets": {"b": {"short": {"runs": 2}}}}
+    assert merge(fresh, target) == fresh  # no earlier file
+    earlier = {"sets": {"a": {"short": {"runs": 1}}, "b": {"short": {"runs": 0}, "long": {"runs": 5}}}}
+    target.write_text(json.dumps(earlier))
+    merged = merge(fresh, target)
+    assert merged["args"] == {"sets": "b"}
+    assert merged["sets"] == {"a": {"short": {"runs": 1}}, "b": {"short": {"runs": 2}, "long": {"runs": 5}}}
