@@ -19,6 +19,15 @@ on the train split only, segattn also picks its checkpoint on the val split (its
     python bench/quality.py --sets crackforest --budgets short --seeds 0,1,2
     python bench/quality.py --segattn-args "--data.train_transforms ..." --tag light_aug
 
+Equal wall time (budget ``wall``): the reference's ``short`` runs against segattn trained for the steps that take it
+the reference's train seconds. The seconds per step of the two come from runs of the same seed made side by side
+(``--side-by-side``: both methods at once, one core each, so the machine's load hits both alike) at the budget
+``--wall-from`` (default ``long``; ``wall_steps``). segattn's seconds are its whole ``fit`` (start-up, validation every
+epoch, checkpoints: what it costs a user), the reference's its training loop.
+
+    python bench/quality.py --sets crackforest --budgets long --side-by-side
+    python bench/quality.py --sets crackforest --budgets wall --methods segattn
+
 Results: ``bench/results/quality[_<tag>].json`` (sets and budgets of earlier invocations with the same tag kept)
 and a table on stdout.
 """
@@ -29,9 +38,11 @@ import argparse
 import json
 import os
 import shlex
+import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -74,9 +85,11 @@ def prepare(name: str, cache: Path) -> Path:
     return root
 
 
-def _run(cmd: list[str], log: Path) -> float:
+def _run(cmd: list[str], log: Path, threads: int | None = None) -> float:
     start = time.perf_counter()
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONWARNINGS": "ignore"}
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
     with open(log, "w") as f:
         proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT)
     if proc.returncode != 0:
@@ -98,7 +111,7 @@ def test_split(root: Path, sub: str) -> Path:
     return folder
 
 
-def run_segattn(root: Path, steps: int, seed: int, out: Path, extra: list[str]) -> dict:
+def run_segattn(root: Path, steps: int, seed: int, out: Path, extra: list[str], threads: int | None = None) -> dict:
     fit = segattn(
         "fit",
         "--config",
@@ -123,7 +136,7 @@ def run_segattn(root: Path, steps: int, seed: int, out: Path, extra: list[str]) 
         "false",
         *extra,
     )
-    seconds = _run(fit, out / "fit.log")
+    seconds = _run(fit, out / "fit.log", threads)
     ckpts = [p for p in (out / "ckpt").glob("best*.ckpt")]
     ckpt = ckpts[0] if ckpts else out / "ckpt" / "last.ckpt"
     predict = segattn(
@@ -136,11 +149,11 @@ def run_segattn(root: Path, steps: int, seed: int, out: Path, extra: list[str]) 
         str(out / "pred"),
         "--no_progress",
     )
-    _run(predict, out / "predict.log")
-    return {"train_seconds": seconds, "checkpoint": ckpt.name}
+    _run(predict, out / "predict.log", threads)
+    return {"train_seconds": seconds, "checkpoint": ckpt.name, "steps": steps}
 
 
-def run_reference(root: Path, steps: int, seed: int, out: Path) -> dict:
+def run_reference(root: Path, steps: int, seed: int, out: Path, extra: list[str], threads: int | None = None) -> dict:
     cmd = [
         sys.executable,
         str(REPO / "bench" / "reference_loop.py"),
@@ -153,8 +166,8 @@ def run_reference(root: Path, steps: int, seed: int, out: Path) -> dict:
         "--out",
         str(out / "pred"),
     ]
-    _run(cmd, out / "reference.log")
-    return {"train_seconds": json.loads((out / "pred" / "run.json").read_text())["train_seconds"]}
+    _run(cmd, out / "reference.log", threads)
+    return {"train_seconds": json.loads((out / "pred" / "run.json").read_text())["train_seconds"], "steps": steps}
 
 
 def score(root: Path, out: Path) -> None:
@@ -188,6 +201,33 @@ def merge_earlier(results: dict, target: Path) -> dict:
     return {**results, "sets": sets}
 
 
+def wall_steps(entry: dict, steps: int) -> tuple[int, float]:
+    """segattn's steps in the reference's train seconds at ``steps``, and the ratio they come from.
+
+    The ratio is the median over seeds of segattn's train seconds per reference train second, each seed's two runs
+    from ``entry`` (a budget measured ``--side-by-side``, at equal steps), so the machine's load is the same in both.
+    """
+    runs = entry["runs"]
+    seeds = sorted({key.split("/")[1] for key in runs if key.startswith("segattn/") and f"reference/{key[8:]}" in runs})
+    ratios = [runs[f"segattn/{s}"]["train_seconds"] / runs[f"reference/{s}"]["train_seconds"] for s in seeds]
+    if not ratios:
+        raise ValueError("no seed has both a segattn and a reference run to take the seconds per step from")
+    ratio = statistics.median(ratios)
+    return max(1, round(steps / ratio)), ratio
+
+
+def _measure(method: str, root: Path, steps: int, seed: int, out: Path, extra: list[str], threads: int | None) -> dict:
+    """One run of ``method`` (fit or train, predict, score) into ``out``; a finished run is read back, not redone."""
+    if (out / "report" / "summary.json").is_file():
+        return json.loads((out / "info.json").read_text())
+    out.mkdir(parents=True, exist_ok=True)
+    run = run_segattn if method == "segattn" else run_reference
+    info = {**run(root, steps, seed, out, extra, threads), "threads": threads}
+    score(root, out)
+    (out / "info.json").write_text(json.dumps(info))
+    return info
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sets", default=",".join(SPLITS))
@@ -197,9 +237,16 @@ def main() -> None:
     p.add_argument("--segattn-args", default="", help="extra arguments for segattn fit (one change at a time)")
     p.add_argument("--tag", default="", help="names the results file and the run folders")
     p.add_argument("--work", type=Path, default=Path("/tmp/segattn-quality"))
+    p.add_argument("--side-by-side", action="store_true", help="run the methods of a seed at once, one core each")
+    p.add_argument("--wall-from", default="long", help="the side-by-side budget the wall budget's timing comes from")
     a = p.parse_args()
     extra = shlex.split(a.segattn_args)
+    methods = a.methods.split(",")
+    seeds = [int(s) for s in a.seeds.split(",")]
+    threads = max(1, (os.cpu_count() or 1) // len(methods)) if a.side_by_side else None
     results: dict = {"machine": _common.machine_info(), "method": __doc__, "args": vars(a), "sets": {}}
+    target = _common.RESULTS_DIR / (f"quality_{a.tag}.json" if a.tag else "quality.json")
+    earlier = json.loads(target.read_text())["sets"] if target.is_file() else {}
     from segattn.reports.compare import compare_runs
 
     for name in a.sets.split(","):
@@ -208,42 +255,39 @@ def main() -> None:
             continue
         root = prepare(name, a.work / "data")
         for budget in a.budgets.split(","):
-            steps = BUDGETS[budget]
-            base = a.work / "runs" / (a.tag or "default") / name / budget
-            entry: dict = {"steps": steps, "seeds": a.seeds, "segattn_args": a.segattn_args, "runs": {}}
-            for method in a.methods.split(","):
-                for seed in (int(s) for s in a.seeds.split(",")):
-                    out = base / method / f"seed{seed}"
-                    if (out / "report" / "summary.json").is_file():
-                        info = json.loads((out / "info.json").read_text())
-                    else:
-                        out.mkdir(parents=True, exist_ok=True)
-                        run = run_segattn if method == "segattn" else run_reference
-                        info = (
-                            run(root, steps, seed, out, extra) if method == "segattn" else run(root, steps, seed, out)
-                        )
-                        score(root, out)
-                        (out / "info.json").write_text(json.dumps(info))
-                    summary = json.loads((out / "report" / "summary.json").read_text())
-                    entry["runs"][f"{method}/seed{seed}"] = {
+            runs_dir = a.work / "runs" / (a.tag or "default") / name
+            base = runs_dir / budget
+            entry: dict = {"seeds": a.seeds, "segattn_args": a.segattn_args, "side_by_side": a.side_by_side, "runs": {}}
+            if budget == "wall":  # the reference's short runs against segattn in the same seconds
+                if a.wall_from not in earlier.get(name, {}) or "short" not in earlier[name]:
+                    p.error(f"--budgets wall: {target} has no {name} {a.wall_from} and short budgets; run them first")
+                steps, ratio = wall_steps(earlier[name][a.wall_from], BUDGETS["short"])
+                entry.update(steps=steps, reference_steps=BUDGETS["short"], segattn_seconds_per_reference_second=ratio)
+                entry["timing_from"] = a.wall_from
+                methods_here, reference_dir = ["segattn"], runs_dir / "short" / "reference"
+            else:
+                steps, methods_here, reference_dir = BUDGETS[budget], methods, base / "reference"
+                entry["steps"] = steps
+            for seed in seeds:
+                jobs = {m: (m, root, steps, seed, base / m / f"seed{seed}", extra, threads) for m in methods_here}
+                with ThreadPoolExecutor(len(jobs) if a.side_by_side else 1) as pool:
+                    infos = dict(zip(jobs, pool.map(lambda job: _measure(*job), jobs.values()), strict=True))
+                for method, info in infos.items():
+                    summary = json.loads((base / method / f"seed{seed}" / "report" / "summary.json").read_text())
+                    row = {
                         **info,
                         "dice_pooled": summary["foreground"]["dice_dataset"],
                         "dice_mean_per_image": summary["per_image_foreground"]["dice_mean"],
                     }
-                    print(
-                        f"{name} {budget} {method} seed {seed}: pooled Dice "
-                        f"{entry['runs'][f'{method}/seed{seed}']['dice_pooled']:.4f}",
-                        flush=True,
-                    )
-            methods = a.methods.split(",")
-            if {"segattn", "reference"} <= set(methods):
-                cmp = compare_runs([base / "reference", base / "segattn"], base / "compare", overwrite=True)
+                    entry["runs"][f"{method}/seed{seed}"] = row
+                    print(f"{name} {budget} {method} seed {seed}: pooled Dice {row['dice_pooled']:.4f}", flush=True)
+            if "segattn" in methods_here and reference_dir.is_dir() and (budget == "wall" or "reference" in methods):
+                cmp = compare_runs([reference_dir, base / "segattn"], base / "compare", overwrite=True)
                 diff = cmp["runs"][1]["difference"]
                 entry["segattn_minus_reference"] = diff
                 ci = f"[{diff['low']:+.4f}, {diff['high']:+.4f}]"
                 print(f"{name} {budget}: segattn - reference per image {diff['mean']:+.4f} {ci}", flush=True)
             results["sets"].setdefault(name, {})[budget] = entry
-    target = _common.RESULTS_DIR / (f"quality_{a.tag}.json" if a.tag else "quality.json")
     _common.write_json(merge_earlier(results, target), target)
 
 

@@ -136,3 +136,21 @@ def test_quality_results_keep_earlier_sets(tmp_path: Path) -> None:
     merged = merge(fresh, target)
     assert merged["args"] == {"sets": "b"}
     assert merged["sets"] == {"a": {"short": {"runs": 1}}, "b": {"short": {"runs": 2}, "long": {"runs": 5}}}
+
+
+def test_quality_wall_steps_from_side_by_side_seconds() -> None:
+    """Equal wall time: segattn gets the steps that take it the reference's seconds, by the median seed's ratio."""
+    wall_steps = load_script("quality").wall_steps
+    runs = {
+        "segattn/seed0": {"train_seconds": 300.0},
+        "reference/seed0": {"train_seconds": 100.0},  # 3x
+        "segattn/seed1": {"train_seconds": 200.0},
+        "reference/seed1": {"train_seconds": 100.0},  # 2x: the median of 3x, 2x, 1.5x
+        "segattn/seed2": {"train_seconds": 150.0},
+        "reference/seed2": {"train_seconds": 100.0},
+    }
+    assert wall_steps({"runs": runs}, 132) == (66, 2.0)
+    faster = {"segattn/seed0": {"train_seconds": 50.0}, "reference/seed0": {"train_seconds": 100.0}}
+    assert wall_steps({"runs": faster}, 132) == (264, 0.5)
+    with pytest.raises(ValueError, match="no seed"):
+        wall_steps({"runs": {"reference/seed0": {"train_seconds": 1.0}}}, 132)
