@@ -31,7 +31,7 @@ from typing import Any
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
-from segattn.callbacks import ReportCallback, StepTimer
+from segattn.callbacks import LastCheckpoint, ReportCallback, StepTimer
 from segattn.data import SegData
 from segattn.labels import output_channels
 from segattn.module import SegmentationModule
@@ -79,7 +79,7 @@ class SegAttnCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.init_args.num_classes", "model.num_classes")
         parser.link_arguments("data.init_args.num_classes", "model.net.init_args.classes", compute_fn=output_channels)
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(LastCheckpoint, "checkpoint")
         parser.add_lightning_class_args(ReportCallback, "report")
         parser.add_lightning_class_args(StepTimer, "timer")
         parser.set_defaults(
