@@ -22,7 +22,7 @@ class LastCheckpoint(ModelCheckpoint):
         return super().state_key.replace(type(self).__qualname__, ModelCheckpoint.__qualname__, 1)
 
     def _catch_up_last(self, trainer: pl.Trainer, due: bool) -> None:
-        if due and self.save_last and self._last_global_step_saved != trainer.global_step:
+        if due and self.save_last is True and self._last_global_step_saved != trainer.global_step:  # "link": as chosen
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
