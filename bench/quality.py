@@ -56,6 +56,7 @@ SHARED = REPO.parent / "shared" / "datasets"
 SPLITS = {"cvc_fp": (42, 8), "crackforest": (36, 12), "isbi2012_membranes": (9, 3)}  # (test, val); rest: train
 DOWNSCALE = {"cvc_fp": 0.5}
 BUDGETS = {"short": 132, "long": 770}
+LAST = "segattn_last"  # segattn's fit scored with last.ckpt: made with every segattn run, after it
 
 
 def prepare(name: str, cache: Path) -> Path:
@@ -216,12 +217,37 @@ def wall_steps(entry: dict, steps: int) -> tuple[int, float]:
     return max(1, round(steps / ratio)), ratio
 
 
+def run_segattn_last(
+    root: Path, steps: int, seed: int, out: Path, extra: list[str], threads: int | None = None
+) -> dict:
+    """segattn's fit of the same seed (``../../segattn/seed<N>``) predicted with ``last.ckpt``, the end of training.
+
+    The same trained run scored at its end rather than at its best ``val/dice`` epoch: with a handful of validation
+    images the best epoch can be an early, lucky one (bench/README.md). A ``last.ckpt`` of another step than the
+    budget's (written before ``LastCheckpoint``, under Lightning 2.6's ``save_last``) is refused, not scored.
+    """
+    import torch
+
+    fit = out.parent.parent / "segattn" / out.name
+    ckpt = fit / "ckpt" / "last.ckpt"
+    step = torch.load(ckpt, map_location="cpu", weights_only=False, mmap=True)["global_step"]
+    if step != steps:
+        raise RuntimeError(f"{ckpt} holds step {step}, not the budget's {steps}; delete {fit} and fit it again")
+    predict = segattn("predict", "--ckpt_path", str(ckpt), "--input", str(test_split(root, "images")))
+    _run([*predict, "--output", str(out / "pred"), "--no_progress"], out / "predict.log", threads)
+    train_seconds = json.loads((fit / "info.json").read_text())["train_seconds"]
+    return {"train_seconds": train_seconds, "checkpoint": "last.ckpt", "steps": steps, "fit": str(fit)}
+
+
+RUNS = {"segattn": run_segattn, LAST: run_segattn_last, "reference": run_reference}
+
+
 def _measure(method: str, root: Path, steps: int, seed: int, out: Path, extra: list[str], threads: int | None) -> dict:
     """One run of ``method`` (fit or train, predict, score) into ``out``; a finished run is read back, not redone."""
     if (out / "report" / "summary.json").is_file():
         return json.loads((out / "info.json").read_text())
     out.mkdir(parents=True, exist_ok=True)
-    run = run_segattn if method == "segattn" else run_reference
+    run = RUNS[method]
     info = {**run(root, steps, seed, out, extra, threads), "threads": threads}
     score(root, out)
     (out / "info.json").write_text(json.dumps(info))
@@ -272,6 +298,8 @@ def main() -> None:
                 jobs = {m: (m, root, steps, seed, base / m / f"seed{seed}", extra, threads) for m in methods_here}
                 with ThreadPoolExecutor(len(jobs) if a.side_by_side else 1) as pool:
                     infos = dict(zip(jobs, pool.map(lambda job: _measure(*job), jobs.values()), strict=True))
+                if "segattn" in jobs:
+                    infos[LAST] = _measure(LAST, *jobs["segattn"][1:4], base / LAST / f"seed{seed}", extra, threads)
                 for method, info in infos.items():
                     summary = json.loads((base / method / f"seed{seed}" / "report" / "summary.json").read_text())
                     row = {
@@ -282,11 +310,17 @@ def main() -> None:
                     entry["runs"][f"{method}/seed{seed}"] = row
                     print(f"{name} {budget} {method} seed {seed}: pooled Dice {row['dice_pooled']:.4f}", flush=True)
             if "segattn" in methods_here and reference_dir.is_dir() and (budget == "wall" or "reference" in methods):
-                cmp = compare_runs([reference_dir, base / "segattn"], base / "compare", overwrite=True)
-                diff = cmp["runs"][1]["difference"]
-                entry["segattn_minus_reference"] = diff
-                ci = f"[{diff['low']:+.4f}, {diff['high']:+.4f}]"
-                print(f"{name} {budget}: segattn - reference per image {diff['mean']:+.4f} {ci}", flush=True)
+                cmp = compare_runs([reference_dir, base / "segattn", base / LAST], base / "compare", overwrite=True)
+                between = compare_runs([base / "segattn", base / LAST], base / "compare_last", overwrite=True)
+                differences = {
+                    "segattn_minus_reference": cmp["runs"][1]["difference"],
+                    f"{LAST}_minus_reference": cmp["runs"][2]["difference"],
+                    f"{LAST}_minus_segattn": between["runs"][1]["difference"],
+                }
+                for key, diff in differences.items():
+                    entry[key] = diff
+                    ci = f"[{diff['low']:+.4f}, {diff['high']:+.4f}]"
+                    print(f"{name} {budget}: {key.replace('_minus_', ' - ')} per image {diff['mean']:+.4f} {ci}")
             results["sets"].setdefault(name, {})[budget] = entry
     _common.write_json(merge_earlier(results, target), target)
 
