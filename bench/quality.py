@@ -6,10 +6,11 @@ On every real set in ``../shared/datasets`` (skipped when absent), at equal opti
 - ``segattn``: ``segattn fit --config unet`` with the resnet18 encoder of the reference (the only override besides
   the data, the steps and the seed; ``--segattn-args`` adds more, to measure one change at a time), validation
   every epoch and the best checkpoint by ``val/dice``, then ``segattn predict`` (tiled) on the test images;
+- ``segattn_last``: the same fit predicted with its ``last.ckpt`` (the end of training, as the reference);
 - ``reference``: ``bench/reference_loop.py`` (no segattn code: smp.Unet resnet18, AdamW 1e-3 cosine, BCE + soft
   Dice, flips / rot90 only), whole-image prediction;
 
-both scored by ``segattn evaluate`` on the same test images, compared per image with ``segattn compare``'s
+all scored by ``segattn evaluate`` on the same test images, compared per image with ``segattn compare``'s
 statistics (mean over seeds per image, paired difference segattn - reference, 95% bootstrap CI, Wilcoxon).
 
 Splits are fixed: the sorted stems permuted with seed 0, then test / val / train (``SPLITS``); the reference trains
