@@ -337,3 +337,4 @@ def test_a_run_prints_none_of_lightnings_notices(tiny: Path, tmp_path: Path) -> 
     for notice in ("litlogger", "tensorboardX", "LeafSpec", "args parameter is intended"):
         assert notice not in out, notice
     assert "best checkpoint (val/dice" in out  # the run's own lines are still there
+    assert out.index("last checkpoint (end of training") < out.index("best checkpoint (")  # the one to use first

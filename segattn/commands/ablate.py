@@ -6,7 +6,7 @@ For every attention ``X`` and seed ``S`` (one config; only the attention and the
                  --trainer.default_root_dir OUT/X/seedS --checkpoint.dirpath OUT/X/seedS/checkpoints
                  --checkpoint.filename best --checkpoint.save_top_k 1
     segattn test --config CFG [extra] --model.net.attention X --seed_everything S
-                 --trainer.default_root_dir OUT/X/seedS/test --ckpt_path OUT/X/seedS/checkpoints/best.ckpt
+                 --trainer.default_root_dir OUT/X/seedS/test --ckpt_path OUT/X/seedS/checkpoints/last.ckpt
                  --report.report_dir OUT/X/seedS/report --report.overwrite true
     segattn compare OUT/X1 OUT/X2 ... --baseline OUT/<first attention> --out OUT/compare
 
@@ -16,7 +16,10 @@ is placed on those decoder stages only (deepest first, the others ``null``), e.g
 stages as ``configs/unet_self_attention.yaml`` does; without it an attention name applies to every stage.
 Runs already done are skipped (a report exists: skip both; a finished fit: skip fit), so an interrupted ablation
 resumes; a report folder left incomplete by an interrupted test is replaced (``--report.overwrite``: OUT belongs to
-the ablation). ``dry_run`` prints the commands instead, for separate jobs. ``OUT/ablation.json`` records the commands.
+the ablation). Each variant is tested with its ``last.ckpt``, the end of the schedule (``best.ckpt``, the best by
+``val/dice``, is kept beside it): an early best-``val/dice`` epoch picked on a small validation set scored below the
+end of training (bench/README.md, the long budget). ``dry_run`` prints the
+commands instead, for separate jobs. ``OUT/ablation.json`` records the commands.
 """
 
 from __future__ import annotations
@@ -52,14 +55,14 @@ class Job:
 
     @property
     def checkpoint(self) -> Path:
-        return self.folder / "checkpoints" / "best.ckpt"
+        return self.folder / "checkpoints" / "last.ckpt"
 
     @property
     def report(self) -> Path:
         return self.folder / "report"
 
     @property
-    def fit_done(self) -> Path:  # written after fit returns: a best.ckpt alone may come from an interrupted fit
+    def fit_done(self) -> Path:  # written after fit returns: a last.ckpt alone may come from an interrupted fit
         return self.folder / "fit.done"
 
 
@@ -146,7 +149,7 @@ def plan(
                 "--trainer.default_root_dir",
                 str(folder / "test"),
                 "--ckpt_path",
-                str(folder / "checkpoints" / "best.ckpt"),
+                str(folder / "checkpoints" / "last.ckpt"),
                 "--report.report_dir",
                 str(folder / "report"),
                 "--report.overwrite",
@@ -197,7 +200,7 @@ def ablate(
             if not job.checkpoint.is_file():
                 raise RuntimeError(
                     f"fit of {job.attention} seed {job.seed} wrote no {job.checkpoint}; "
-                    "is a validation set and the val/dice monitor configured?"
+                    "does the config turn checkpoints off (trainer.enable_checkpointing, checkpoint.save_last)?"
                 )
             job.fit_done.write_text(shlex.join(["segattn", *job.fit]) + "\n")
         echo(f"[ablate] {job.attention} seed {job.seed}: test")

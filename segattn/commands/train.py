@@ -216,12 +216,14 @@ class SegAttnCLI(LightningCLI):
 
     def _print_outputs(self, log_dir: str | None) -> None:
         ckpt = self.trainer.checkpoint_callback
+        # the end of training first: it is what to test and predict with (an early best epoch picked on a small
+        # validation set scored below it; bench/README.md, the long budget)
+        if isinstance(ckpt, ModelCheckpoint) and ckpt.last_model_path:
+            print(f"last checkpoint (end of training; test and predict with this one): {ckpt.last_model_path}")
         if isinstance(ckpt, ModelCheckpoint) and ckpt.best_model_path:
             score = ckpt.best_model_score
             shown = f"{score.item():.4f}" if score is not None else "n/a"
             print(f"best checkpoint ({ckpt.monitor} = {shown}): {ckpt.best_model_path}")
-        if isinstance(ckpt, ModelCheckpoint) and ckpt.last_model_path:
-            print(f"last checkpoint: {ckpt.last_model_path}")
         if log_dir is not None:  # None under fast_dev_run: nothing was logged
             print(f"logs and config: {log_dir}")
 

@@ -91,7 +91,7 @@ def test_dry_run_prints_commands_that_the_training_cli_accepts(config, tmp_path,
         s = " ".join(cmd)
         assert "--model.net.attention none --seed_everything 1" in s and "--trainer.max_steps 5" in s
     assert f"--checkpoint.dirpath {out}/none/seed1/checkpoints" in " ".join(fit)
-    assert f"--ckpt_path {out}/none/seed1/checkpoints/best.ckpt" in " ".join(test)
+    assert f"--ckpt_path {out}/none/seed1/checkpoints/last.ckpt" in " ".join(test)
     assert f"--report.report_dir {out}/none/seed1/report" in " ".join(test)
     assert cmds[-1] == [
         "segattn",
@@ -160,7 +160,7 @@ def test_runs_in_order_resumes_and_refuses_mixing(config, tmp_path) -> None:
     def fake_run(args: list[str]) -> None:
         calls.append(args)
         if args[0] == "fit":
-            ckpt = Path(args[args.index("--checkpoint.dirpath") + 1]) / "best.ckpt"
+            ckpt = Path(args[args.index("--checkpoint.dirpath") + 1]) / "last.ckpt"
             ckpt.parent.mkdir(parents=True)
             ckpt.write_text("weights")
         else:
