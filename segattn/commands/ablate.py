@@ -4,7 +4,7 @@ For every attention ``X`` and seed ``S`` (one config; only the attention and the
 
     segattn fit  --config CFG [extra] --model.net.attention X --seed_everything S
                  --trainer.default_root_dir OUT/X/seedS --checkpoint.dirpath OUT/X/seedS/checkpoints
-                 --checkpoint.filename best --checkpoint.save_top_k 1
+                 --checkpoint.filename best --checkpoint.save_top_k 1 --checkpoint.save_last true
     segattn test --config CFG [extra] --model.net.attention X --seed_everything S
                  --trainer.default_root_dir OUT/X/seedS/test --ckpt_path OUT/X/seedS/checkpoints/last.ckpt
                  --report.report_dir OUT/X/seedS/report --report.overwrite true
@@ -18,8 +18,9 @@ Runs already done are skipped (a report exists: skip both; a finished fit: skip 
 resumes; a report folder left incomplete by an interrupted test is replaced (``--report.overwrite``: OUT belongs to
 the ablation). Each variant is tested with its ``last.ckpt``, the end of the schedule (``best.ckpt``, the best by
 ``val/dice``, is kept beside it): an early best-``val/dice`` epoch picked on a small validation set scored below the
-end of training (bench/README.md, the long budget). ``dry_run`` prints the
-commands instead, for separate jobs. ``OUT/ablation.json`` records the commands.
+end of training (bench/README.md, the long budget). An OUT whose runs were tested with ``best.ckpt`` (made before
+ablate tested ``last.ckpt``) is refused rather than resumed. ``dry_run`` prints the commands instead, for separate
+jobs. ``OUT/ablation.json`` records the commands.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from .errors import run_command
 from .parsers import CommandParser, parse
 
 ALL_ATTENTION = ("none", *ATTENTION_NAMES)
+TESTED_WITH = "last.ckpt"  # the checkpoint every run is tested with: the end of training
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class Job:
 
     @property
     def checkpoint(self) -> Path:
-        return self.folder / "checkpoints" / "last.ckpt"
+        return self.folder / "checkpoints" / TESTED_WITH
 
     @property
     def report(self) -> Path:
@@ -140,6 +142,8 @@ def plan(
                 "best",
                 "--checkpoint.save_top_k",
                 "1",
+                "--checkpoint.save_last",
+                "true",
             ]
             fit = ["fit", *common, *root, *ckpt]
             # test logs (and LightningCLI's config.yaml) go to their own folder: the fit's config is kept
@@ -149,7 +153,7 @@ def plan(
                 "--trainer.default_root_dir",
                 str(folder / "test"),
                 "--ckpt_path",
-                str(folder / "checkpoints" / "last.ckpt"),
+                str(folder / "checkpoints" / TESTED_WITH),
                 "--report.report_dir",
                 str(folder / "report"),
                 "--report.overwrite",
@@ -200,7 +204,7 @@ def ablate(
             if not job.checkpoint.is_file():
                 raise RuntimeError(
                     f"fit of {job.attention} seed {job.seed} wrote no {job.checkpoint}; "
-                    "does the config turn checkpoints off (trainer.enable_checkpointing, checkpoint.save_last)?"
+                    "does the config turn checkpoints off (trainer.enable_checkpointing: false)?"
                 )
             job.fit_done.write_text(shlex.join(["segattn", *job.fit]) + "\n")
         echo(f"[ablate] {job.attention} seed {job.seed}: test")
@@ -221,15 +225,17 @@ def _record(out: Path, config: Path, attention: list[str], seeds: list[int], ext
         "extra": extra,
         "attention": attention,
         "seeds": seeds,
+        "tested_with": TESTED_WITH,
         "commands": [c for j in jobs for c in (j.fit, j.test)],
     }
     path = out / "ablation.json"
     if path.is_file():
         old = json.loads(path.read_text())
-        for key in ("config_sha256", "extra"):
+        old.setdefault("tested_with", "best.ckpt")  # ablations before last.ckpt was the default
+        for key, what in (("config_sha256", "config"), ("extra", "extra"), ("tested_with", "test checkpoint")):
             if old.get(key) != record[key]:
                 raise ValueError(
-                    f"{out} holds an ablation made with a different {key.split('_')[0]} ({path}); "
+                    f"{out} holds an ablation made with a different {what} ({path}); "
                     "finished runs would be mixed with new ones: choose another --out"
                 )
     out.mkdir(parents=True, exist_ok=True)

@@ -193,6 +193,13 @@ def test_runs_in_order_resumes_and_refuses_mixing(config, tmp_path) -> None:
     with pytest.raises(ValueError, match="different config"):
         ablate(config, ["none", "se"], [0, 1], out, run=fake_run, echo=lambda _: None)
 
+    config.write_text(TINY)
+    record = json.loads((out / "ablation.json").read_text())
+    del record["tested_with"]  # an ablation made when runs were tested with best.ckpt
+    (out / "ablation.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="different test checkpoint"):
+        ablate(config, ["none", "se"], [0, 1], out, run=fake_run, echo=lambda _: None)
+
 
 @pytest.mark.slow
 def test_tiny_real_ablation(config, tmp_path) -> None:
