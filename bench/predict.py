@@ -145,10 +145,10 @@ def command_stream(
     ckpt: Path, inputs: Path, output: Path, args: argparse.Namespace
 ) -> tuple[nn.Module, PredictConfig, TileStream]:
     """The command's own ``TileStream`` for these inputs (same preprocessing, tile, stride and batches)."""
+    from segattn.models.tiling import stride_for
     from segattn.predict.assemble import OutputSpec
     from segattn.predict.checkpoint import load_checkpoint
     from segattn.predict.inputs import collect_inputs, output_paths
-    from segattn.predict.tiling import stride_for
 
     net, cfg = load_checkpoint(ckpt)
     images = collect_inputs(str(inputs), exclude=output)

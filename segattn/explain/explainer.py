@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from segattn.models.tiling import TileGrid
 from segattn.predict import Segmenter
 from segattn.predict.stream import Preprocessing
-from segattn.predict.tiling import TileGrid
 
 from .capture import Site, find_sites
 from .points import Point, choose_points, user_points

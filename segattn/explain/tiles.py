@@ -1,9 +1,9 @@
 """Run the network over an image's tiles with the capture on: prediction's tiling, maps blended like probabilities.
 
-Pass 1 walks the same :class:`~segattn.predict.tiling.TileGrid` as :class:`~segattn.predict.Segmenter` (tiles cut
+Pass 1 walks the same :class:`~segattn.models.tiling.TileGrid` as :class:`~segattn.predict.Segmenter` (tiles cut
 by :func:`~segattn.predict.stream.fill_tile`, batched, in raster order). Each tile's spatial maps are resized to
 the network input (bilinear: a gate is a smooth field over the image) and blended with the class probabilities in
-one :class:`~segattn.predict.tiling.StripBlender`, with the same Gaussian weights, so a map has no seam where
+one :class:`~segattn.models.tiling.StripBlender`, with the same Gaussian weights, so a map has no seam where
 tiles meet. Channel weights are the mean over the image's tiles (one tile: exactly that tile's).
 
 Pass 2 reads the point-wise attentions (self-attention rows, PSA maps) at the query points, which pass 1's
@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from segattn.models.tiling import StripBlender, TileGrid, gaussian_weight, stride_for
 from segattn.predict.stream import Preprocessing, fill_tile
-from segattn.predict.tiling import StripBlender, TileGrid, gaussian_weight, stride_for
 from segattn.predict.tta import probabilities
 
 from .capture import Capture, find_sites

@@ -3,7 +3,7 @@
 ``predict_folder`` wires the pieces: a :class:`~segattn.predict.stream.TileStream` feeds batches of
 tiles; :class:`TilePredictor` (a LightningModule) runs the network with test-time augmentation and
 returns probabilities; :class:`MaskWriter` (a ``BasePredictionWriter``) blends each tile into its
-image's :class:`~segattn.predict.tiling.StripBlender`, hands finished strips to an
+image's :class:`~segattn.models.tiling.StripBlender`, hands finished strips to an
 :class:`~segattn.predict.assemble.ImageAssembler`, writes the files once an image's last tile is in,
 and appends one manifest row per image. With ``devices > 1`` Lightning starts one process per device
 (strategy ``ddp``; gloo on CPU) and every process predicts and writes its own share of the images.
@@ -30,11 +30,11 @@ from tqdm.auto import tqdm
 
 from segattn.data.thickness import PROBE_ROUNDS, probe_factor, scale_factor, settles
 from segattn.files import remove_stale_temporaries
+from segattn.models.tiling import StripBlender, TileGrid, gaussian_weight, stride_for
 
 from .assemble import ImageAssembler, OutputSpec
 from .inputs import InputImage, OutputPaths
 from .stream import ImageEvent, Preprocessing, TileStream, outputs_to_write
-from .tiling import StripBlender, TileGrid, gaussian_weight, stride_for
 from .tta import predict_with_tta, probabilities, transforms_for
 from .writer import Manifest
 

@@ -10,7 +10,7 @@
 Everything about the input comes from the checkpoint: channels, normalisation, eval transforms, classes, the
 tile size (the training crop). In memory and over folders the same path is taken: a :class:`TileGrid` of
 Gaussian-weighted tiles, each tile filled by :func:`~segattn.predict.stream.fill_tile`, predicted with
-test-time augmentation, blended by a :class:`~segattn.predict.tiling.StripBlender`. ``predict`` runs on the
+test-time augmentation, blended by a :class:`~segattn.models.tiling.StripBlender`. ``predict`` runs on the
 device the network is on (``seg.to("cuda")``); ``predict_folder`` leaves devices to Lightning.
 """
 
@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from segattn.data.thickness import PROBE_ROUNDS, scale_factor, settles
+from segattn.models.tiling import StripBlender, TileGrid, gaussian_weight, stride_for
 from segattn.pretrained import resolve as resolve_pretrained
 
 from .assemble import OutputSpec, resize_planes
@@ -33,7 +34,6 @@ from .checkpoint import PredictConfig, load_checkpoint
 from .engine import PredictResult, new_run_id, predict_folder
 from .inputs import collect_inputs, output_paths
 from .stream import fill_tile, resize
-from .tiling import StripBlender, TileGrid, gaussian_weight, stride_for
 from .tta import predict_with_tta, probabilities
 
 

@@ -31,8 +31,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import IterableDataset, get_worker_info
 
+from segattn.models.tiling import TileGrid, extract_tile
+
 from .inputs import InputImage, OutputPaths
-from .tiling import TileGrid, extract_tile
 
 
 class Preprocessing(Protocol):

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from segattn.predict.tiling import StripBlender, TileGrid, extract_tile, gaussian_weight, stride_for, tile_starts
+from segattn.models.tiling import StripBlender, TileGrid, extract_tile, gaussian_weight, stride_for, tile_starts
 
 # (H, W): smaller than a tile, 1-pixel strips, not multiples of 32, exactly a tile, several tiles
 SIZES = [(1, 300), (300, 1), (1, 1), (37, 45), (64, 64), (65, 64), (100, 513), (131, 97)]
