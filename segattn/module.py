@@ -33,6 +33,13 @@ the case as 1 / 0 instead (see :mod:`segattn.metrics`).
 
 ``test_step`` returns ``{"pred": [(h, w) uint8 class map per image, cropped to its original size], "name": [...],
 "index": (B,) tensor}`` for callbacks that write per-image reports in ``on_test_batch_end``.
+
+**Large images** are validated and tested in tiles: an eval batch with more than ``eval_max_pixels`` pixels
+(batch size x H x W) is run image by image through :func:`~segattn.models.tiling.sliding_window` (tiles of
+``eval_tile``, overlap 0.25, Gaussian blending, as ``segattn predict``), at most ``eval_max_pixels`` pixels per
+forward pass, so memory no longer grows with the page: a whole 300-dpi A4 scan in one pass does not fit a laptop
+(bench/README.md). The blended probabilities are turned back into logits for the loss and the class map, so
+``val/*`` and ``test/*`` are computed exactly as for smaller batches, from the tiled prediction.
 """
 
 from __future__ import annotations
@@ -51,12 +58,16 @@ from segattn.labels import IGNORE_INDEX, output_channels
 from segattn.losses import DiceCELoss
 from segattn.metrics import PerImageCounts
 from segattn.models import AttentionUnet
+from segattn.models.tiling import sliding_window
 from segattn.pretrained import resolve as resolve_pretrained
 from segattn.schedules import LRSchedulerFactory, WarmupCosineLR
 from segattn.scoring import EmptyRule, summarize_counts
 from segattn.signatures import keyword_types, typed_dict_of
 
 STAGES = ("val", "test")
+EVAL_MAX_PIXELS = 2048 * 2048  # per forward pass in validation / test; a larger batch goes in tiles
+EVAL_TILE = 1024
+EVAL_OVERLAP, EVAL_SIGMA = 0.25, 0.125  # segattn predict's defaults
 
 
 AttentionUnetConfig = typed_dict_of(
@@ -90,6 +101,9 @@ class SegmentationModule(L.LightningModule):
             name (``walls``). Every network tensor whose name and shape match is copied when ``fit`` starts; the
             others keep their initialisation and are listed in one line. Unlike ``--ckpt_path``, which resumes a
             run (optimizer, schedule, epoch), this starts afresh; a resumed run's own weights win over it.
+        eval_max_pixels: the most pixels (batch size x H x W) validation and test put through one forward pass;
+            a larger batch is evaluated in tiles (see "Large images" above). ``None``: always whole images.
+        eval_tile: side of those tiles.
     """
 
     def __init__(
@@ -105,8 +119,12 @@ class SegmentationModule(L.LightningModule):
         empty: EmptyRule = "exclude",
         channels_last: bool = True,
         init_from: str | None = None,
+        eval_max_pixels: int | None = EVAL_MAX_PIXELS,
+        eval_tile: int = EVAL_TILE,
     ) -> None:
         super().__init__()
+        if eval_tile < 32 or (eval_max_pixels is not None and eval_max_pixels < 1):
+            raise ValueError(f"eval_tile must be >= 32 and eval_max_pixels >= 1, got {eval_tile} and {eval_max_pixels}")
         out = output_channels(num_classes)
         if isinstance(net, dict):
             net = AttentionUnet(**{"classes": out, **net})
@@ -131,6 +149,7 @@ class SegmentationModule(L.LightningModule):
         self.ignore_index = ignore_index
         self.empty = empty
         self.channels_last = channels_last
+        self.eval_max_pixels, self.eval_tile = eval_max_pixels, eval_tile
         self.optimizer_factory = optimizer
         self.lr_scheduler_factory = lr_scheduler
         self.loss = DiceCELoss(num_classes, dice_weight=dice_weight, ce_weight=ce_weight, ignore_index=ignore_index)
@@ -186,8 +205,37 @@ class SegmentationModule(L.LightningModule):
             return (logits[:, 0] > 0).long()
         return logits.argmax(dim=1)
 
+    def eval_logits(self, x: Tensor) -> Tensor:
+        """Images (B, C, H, W) -> logits (B, 1 or K, H, W) for validation and test: one forward pass up to
+        ``eval_max_pixels`` pixels, else each image in tiles (blended probabilities, returned as logits)."""
+        b, _, h, w = x.shape
+        if self.eval_max_pixels is None or b * h * w <= self.eval_max_pixels:
+            return self(x)
+        binary = self.num_classes == 2
+
+        def probabilities(tiles: Tensor) -> Tensor:
+            logits = self(tiles)
+            return logits.sigmoid() if binary else logits.softmax(dim=1)
+
+        per_forward = max(1, self.eval_max_pixels // self.eval_tile**2)
+        probs = torch.stack(
+            [
+                sliding_window(
+                    probabilities,
+                    image,
+                    tile=self.eval_tile,
+                    overlap=EVAL_OVERLAP,
+                    sigma=EVAL_SIGMA,
+                    tiles_per_forward=per_forward,
+                )
+                for image in x
+            ]
+        )  # (B, 1 or K, H, W) float32
+        # logit(p) > 0 exactly where p > 0.5, and softmax(log p) = p: the class map and the loss see the blend
+        return torch.logit(probs, eps=1e-6) if binary else probs.clamp_min(1e-6).log()
+
     def _step(self, batch: dict[str, Any], stage: str) -> tuple[Tensor, Tensor]:
-        logits = self(batch["image"])  # (B, 1 or K, H, W)
+        logits = self(batch["image"]) if stage == "train" else self.eval_logits(batch["image"])  # (B, 1 or K, H, W)
         loss = self.loss(logits, batch["mask"])
         batch_size = batch["image"].shape[0]
         if stage == "train":

@@ -154,3 +154,14 @@ def test_quality_wall_steps_from_side_by_side_seconds() -> None:
     assert wall_steps({"runs": faster}, 132) == (264, 0.5)
     with pytest.raises(ValueError, match="no seed"):
         wall_steps({"runs": {"reference/seed0": {"train_seconds": 1.0}}}, 132)
+
+
+def test_eval_tiles_quick(tmp_path: Path) -> None:
+    result = run_quick("eval_tiles", tmp_path)
+    assert set(result["runs"]) == {"whole", "tiled"}
+    for (row,) in result["runs"].values():
+        assert_number(row["seconds"])
+        assert_number(row["rss_peak_bytes"])
+        assert 0.0 <= row["scores"]["val/dice"] <= 1.0
+    for key in ("peak_tiled_vs_whole", "seconds_tiled_vs_whole", "dice_tiled_minus_whole"):
+        assert_number(result["summary"][key])

@@ -15,7 +15,8 @@ from torch.utils.hooks import RemovableHandle
 
 from segattn.labels import output_channels
 from segattn.models import AttentionUnet
-from segattn.module import AttentionUnetConfig, SegmentationModule
+from segattn.models.tiling import TileGrid, sliding_window, stride_for
+from segattn.module import EVAL_OVERLAP, AttentionUnetConfig, SegmentationModule
 from segattn.scoring.counts import confusion_counts, dice_from_counts
 
 # validation_step / test_step are called here without a Trainer: their self.log calls are no-ops
@@ -243,3 +244,61 @@ def test_init_from_copies_matching_tensors_and_names_the_rest(tmp_path: Path, ca
     torch.save({"state_dict": {"head.weight": torch.zeros(3)}}, tmp_path / "foreign.ckpt")
     with pytest.raises(ValueError, match="no tensor"):
         target.load_matching(str(tmp_path / "foreign.ckpt"))
+
+
+def forward_shapes(module: SegmentationModule) -> list[tuple[int, ...]]:
+    """The input shape of every forward pass of the network from now on."""
+    seen: list[tuple[int, ...]] = []
+    module.net.register_forward_pre_hook(lambda mod, args: seen.append(tuple(args[0].shape)))
+    return seen
+
+
+def test_large_eval_batches_are_scored_in_tiles_of_bounded_size() -> None:
+    torch.manual_seed(0)
+    module = SegmentationModule(tiny_net(), eval_tile=64, eval_max_pixels=2 * 64 * 64).eval()
+    seen = forward_shapes(module)
+    batch = batch_of(torch.randint(0, 2, (2, 96, 160)))
+    with torch.no_grad():
+        module.validation_step(batch, 0)
+        logits = module.eval_logits(batch["image"])
+    tiles = len(TileGrid(96, 160, 64, stride_for(64, EVAL_OVERLAP)).positions)
+    assert {s[1:] for s in seen} == {(3, 64, 64)} and max(s[0] for s in seen) == 2
+    assert sum(s[0] for s in seen) == 2 * 2 * tiles  # both images, in validation_step and eval_logits
+    assert logits.shape == (2, 1, 96, 160)
+    # the class map validation scored is the blend's
+    pred = module.predict_classes(logits)
+    mask = batch["mask"]
+    tp, fp, fn = ((pred == 1) & (mask == 1)).sum(), ((pred == 1) & (mask == 0)).sum(), ((pred == 0) & (mask == 1)).sum()
+    assert module.scores("val")["val/dice"] == pytest.approx((2 * tp / (2 * tp + fp + fn)).item())
+    with torch.no_grad():
+        blend = sliding_window(lambda t: module(t).sigmoid(), batch["image"][1], tile=64, tiles_per_forward=2)
+    torch.testing.assert_close(logits[1].sigmoid(), blend, atol=1e-5, rtol=0)
+
+
+def test_eval_batches_up_to_the_limit_are_one_forward_pass() -> None:
+    module = SegmentationModule(tiny_net(), eval_tile=64, eval_max_pixels=2 * 96 * 160).eval()
+    seen = forward_shapes(module)
+    x = torch.randn(2, 3, 96, 160)
+    with torch.no_grad():
+        torch.testing.assert_close(module.eval_logits(x), module(x))
+    assert seen == [(2, 3, 96, 160)] * 2
+
+
+@pytest.mark.parametrize("num_classes", [2, 4])
+def test_one_tile_over_the_whole_image_scores_as_the_whole_image(num_classes: int) -> None:
+    # the probabilities -> logits round trip loses nothing the class map or the loss uses
+    torch.manual_seed(0)
+    module = SegmentationModule(tiny_net(num_classes), num_classes=num_classes, eval_tile=64, eval_max_pixels=1)
+    module.eval()
+    x, mask = torch.randn(1, 3, 64, 64), torch.randint(0, num_classes, (1, 64, 64))
+    with torch.no_grad():
+        tiled, whole = module.eval_logits(x), module(x)
+    assert torch.equal(module.predict_classes(tiled), module.predict_classes(whole))
+    assert module.loss(tiled, mask).item() == pytest.approx(module.loss(whole, mask).item(), abs=1e-4)
+
+
+def test_eval_tiles_are_checked() -> None:
+    with pytest.raises(ValueError, match="eval_tile must be >= 32"):
+        SegmentationModule(tiny_net(), eval_tile=16)
+    with pytest.raises(ValueError, match="eval_max_pixels >= 1"):
+        SegmentationModule(tiny_net(), eval_max_pixels=0)

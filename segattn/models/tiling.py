@@ -15,11 +15,16 @@ slides down. For an 8192-wide image, 512 tiles and a binary model that is 8192*5
 whatever the image height, against 512 MiB for one full-size float32 accumulator per channel. The
 caller turns each strip into mask rows (argmax / threshold) and, only if asked, quantised
 probabilities, so whole-image logits are never held.
+
+:func:`sliding_window` runs the same grid and blending over one image already in memory: what validation and test
+use for images too large for one forward pass (``SegmentationModule(eval_max_pixels=...)``), so a score computed
+in tiles is computed the way ``segattn predict`` makes its masks.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -165,3 +170,34 @@ class StripBlender:
             self._den[:keep] = self._den[rows:].clone()
             self._den[keep:] = 0
         return y0, strip
+
+
+def sliding_window(
+    forward: Callable[[Tensor], Tensor],
+    image: Tensor,
+    *,
+    tile: int,
+    overlap: float = 0.25,
+    sigma: float = 0.125,
+    tiles_per_forward: int = 1,
+) -> Tensor:
+    """Blended probabilities (C, H, W) float32 of one image (in_channels, H, W), computed in tiles.
+
+    ``forward`` maps a batch of tiles (N, in_channels, tile, tile) to their probabilities (N, C, tile, tile); at
+    most ``tiles_per_forward`` tiles go through it at once, which bounds the activations' memory whatever the image
+    size. Tiles and weights are :class:`TileGrid` and :func:`gaussian_weight`, blended by :class:`StripBlender`.
+    """
+    if image.ndim != 3:
+        raise ValueError(f"expected one image (C, H, W), got shape {tuple(image.shape)}")
+    if tiles_per_forward < 1:
+        raise ValueError(f"tiles_per_forward must be >= 1, got {tiles_per_forward}")
+    grid = TileGrid(image.shape[1], image.shape[2], tile, stride_for(tile, overlap))
+    blender = StripBlender(grid, gaussian_weight(tile, sigma, device=image.device))
+    positions = grid.positions
+    strips = []
+    for start in range(0, len(positions), tiles_per_forward):
+        chunk = positions[start : start + tiles_per_forward]
+        probs = forward(torch.stack([extract_tile(image, y, x, tile) for y, x in chunk]))  # (N, C, tile, tile)
+        for p, (y, x) in zip(probs, chunk, strict=True):
+            strips.extend(strip for _, strip in blender.add(p, y, x))
+    return torch.cat(strips, dim=1)  # (C, H, W)

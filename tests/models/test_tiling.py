@@ -7,6 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from segattn.models.tiling import StripBlender, TileGrid, extract_tile, gaussian_weight, stride_for, tile_starts
+from segattn.models.tiling import sliding_window as tiled  # the library's; sliding_window below drives it by hand
 
 # (H, W): smaller than a tile, 1-pixel strips, not multiples of 32, exactly a tile, several tiles
 SIZES = [(1, 300), (300, 1), (1, 1), (37, 45), (64, 64), (65, 64), (100, 513), (131, 97)]
@@ -126,3 +127,34 @@ def test_blender_rejects_tiles_out_of_raster_order() -> None:
 def test_overlap_outside_range_is_rejected(bad: float) -> None:
     with pytest.raises(ValueError, match="overlap"):
         stride_for(64, bad)
+
+
+def test_sliding_window_of_a_pixelwise_function_is_that_function() -> None:
+    # the weights are normalised per pixel, so blending overlapping copies of the same value gives it back exactly
+    image = torch.rand(3, 70, 90)
+    out = tiled(lambda t: t[:, :2].sigmoid(), image, tile=32, tiles_per_forward=3)
+    torch.testing.assert_close(out, image[:2].sigmoid())
+
+
+def test_sliding_window_bounds_each_forward_and_does_not_depend_on_it() -> None:
+    image = torch.rand(1, 100, 75)
+    grid = TileGrid(100, 75, 32, stride_for(32, 0.25))
+    sizes: list[int] = []
+
+    def conv(tiles: Tensor) -> Tensor:  # not pixelwise: a tile's border pixels see its padding
+        sizes.append(tiles.shape[0])
+        return torch.nn.functional.avg_pool2d(tiles, 5, stride=1, padding=2)
+
+    few = tiled(conv, image, tile=32, tiles_per_forward=2)
+    assert max(sizes) == 2 and sum(sizes) == len(grid.positions)
+    many = tiled(conv, image, tile=32, tiles_per_forward=len(grid.positions))
+    torch.testing.assert_close(few, many)
+    assert few.shape == (1, 100, 75)
+
+
+def test_sliding_window_on_an_image_smaller_than_a_tile_is_cropped_back() -> None:
+    image = torch.rand(2, 20, 40)
+    out = tiled(lambda t: t, image, tile=64)
+    torch.testing.assert_close(out, image)
+    with pytest.raises(ValueError, match="one image"):
+        tiled(lambda t: t, image[None], tile=64)
