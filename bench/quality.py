@@ -40,6 +40,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -248,7 +249,9 @@ def _measure(method: str, root: Path, steps: int, seed: int, out: Path, extra: l
     """One run of ``method`` (fit or train, predict, score) into ``out``; a finished run is read back, not redone."""
     if (out / "report" / "summary.json").is_file():
         return json.loads((out / "info.json").read_text())
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists():  # a killed run's leftovers: a stale best-*.ckpt beside the new one would make the pick ambiguous
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
     run = RUNS[method]
     info = {**run(root, steps, seed, out, extra, threads), "threads": threads}
     score(root, out)
