@@ -54,7 +54,7 @@ from torch import Tensor
 from torchmetrics.aggregation import MeanMetric
 from torchmetrics.segmentation import DiceScore
 
-from segattn.labels import IGNORE_INDEX, output_channels
+from segattn.labels import IGNORE_INDEX, output_channels, probabilities
 from segattn.losses import DiceCELoss
 from segattn.metrics import PerImageCounts
 from segattn.models import AttentionUnet
@@ -211,17 +211,11 @@ class SegmentationModule(L.LightningModule):
         b, _, h, w = x.shape
         if self.eval_max_pixels is None or b * h * w <= self.eval_max_pixels:
             return self(x)
-        binary = self.num_classes == 2
-
-        def probabilities(tiles: Tensor) -> Tensor:
-            logits = self(tiles)
-            return logits.sigmoid() if binary else logits.softmax(dim=1)
-
         per_forward = max(1, self.eval_max_pixels // self.eval_tile**2)
         probs = torch.stack(
             [
                 sliding_window(
-                    probabilities,
+                    lambda tiles: probabilities(self(tiles)),
                     image,
                     tile=self.eval_tile,
                     overlap=EVAL_OVERLAP,
@@ -232,7 +226,7 @@ class SegmentationModule(L.LightningModule):
             ]
         )  # (B, 1 or K, H, W) float32
         # logit(p) > 0 exactly where p > 0.5, and softmax(log p) = p: the class map and the loss see the blend
-        return torch.logit(probs, eps=1e-6) if binary else probs.clamp_min(1e-6).log()
+        return torch.logit(probs, eps=1e-6) if self.num_classes == 2 else probs.clamp_min(1e-6).log()
 
     def _step(self, batch: dict[str, Any], stage: str) -> tuple[Tensor, Tensor]:
         logits = self(batch["image"]) if stage == "train" else self.eval_logits(batch["image"])  # (B, 1 or K, H, W)

@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from segattn.labels import probabilities
 from segattn.models.tiling import StripBlender, TileGrid, gaussian_weight, stride_for
 from segattn.predict.stream import Preprocessing, fill_tile
-from segattn.predict.tta import probabilities
 
 from .capture import Capture, find_sites
 from .points import Point

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from segattn.labels import probabilities
 from segattn.predict import PredictConfig
-from segattn.predict.tta import probabilities
 
 TOLERANCE = 1e-4
 

@@ -30,12 +30,13 @@ from tqdm.auto import tqdm
 
 from segattn.data.thickness import PROBE_ROUNDS, probe_factor, scale_factor, settles
 from segattn.files import remove_stale_temporaries
+from segattn.labels import probabilities
 from segattn.models.tiling import StripBlender, TileGrid, gaussian_weight, stride_for
 
 from .assemble import ImageAssembler, OutputSpec
 from .inputs import InputImage, OutputPaths
 from .stream import ImageEvent, Preprocessing, TileStream, outputs_to_write
-from .tta import predict_with_tta, probabilities, transforms_for
+from .tta import predict_with_tta, transforms_for
 from .writer import Manifest
 
 

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from segattn.data.thickness import PROBE_ROUNDS, scale_factor, settles
+from segattn.labels import probabilities
 from segattn.models.tiling import StripBlender, TileGrid, gaussian_weight, stride_for
 from segattn.pretrained import resolve as resolve_pretrained
 
@@ -34,7 +35,7 @@ from .checkpoint import PredictConfig, load_checkpoint
 from .engine import PredictResult, new_run_id, predict_folder
 from .inputs import collect_inputs, output_paths
 from .stream import fill_tile, resize
-from .tta import predict_with_tta, probabilities
+from .tta import predict_with_tta
 
 
 class Segmenter:

@@ -66,8 +66,3 @@ def predict_with_tta(predict: Callable[[Tensor], Tensor], x: Tensor, mode: str =
         total = out if total is None else total + out  # not in place: `out` may alias the input
     assert total is not None
     return total / len(transforms)
-
-
-def probabilities(logits: Tensor) -> Tensor:
-    """Logits (B, 1 or K, H, W) -> class probabilities: a sigmoid for one channel (binary), else a softmax."""
-    return logits.sigmoid() if logits.shape[1] == 1 else logits.softmax(dim=1)
