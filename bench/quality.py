@@ -25,7 +25,8 @@ Equal wall time (budget ``wall``): the reference's ``short`` runs against segatt
 the reference's train seconds. The seconds per step of the two come from runs of the same seed made side by side
 (``--side-by-side``: both methods at once, one core each, so the machine's load hits both alike) at the budget
 ``--wall-from`` (default ``long``; ``wall_steps``). segattn's seconds are its whole ``fit`` (start-up, validation every
-epoch, checkpoints: what it costs a user), the reference's its training loop.
+epoch, checkpoints: what it costs a user), the reference's its training loop. Side by side, a core that ends its job
+takes the next (method, seed) job, so both stay busy until the last job, which runs alone.
 
     python bench/quality.py --sets crackforest --budgets long --side-by-side
     python bench/quality.py --sets crackforest --budgets wall --methods segattn
@@ -46,6 +47,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -259,7 +261,15 @@ def _measure(method: str, root: Path, steps: int, seed: int, out: Path, extra: l
     return info
 
 
-def main() -> None:
+def _job(method: str, seed: int, root: Path, steps: int, base: Path, extra: list[str], threads: int | None) -> dict:
+    """One (method, seed) of a budget: a segattn fit is also scored with its ``last.ckpt`` right after it."""
+    infos = {method: _measure(method, root, steps, seed, base / method / f"seed{seed}", extra, threads)}
+    if method == "segattn":
+        infos[LAST] = _measure(LAST, root, steps, seed, base / LAST / f"seed{seed}", extra, threads)
+    return infos
+
+
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sets", default=",".join(SPLITS))
     p.add_argument("--budgets", default="short,long")
@@ -270,7 +280,7 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=Path("/tmp/segattn-quality"))
     p.add_argument("--side-by-side", action="store_true", help="run the methods of a seed at once, one core each")
     p.add_argument("--wall-from", default="long", help="the side-by-side budget the wall budget's timing comes from")
-    a = p.parse_args()
+    a = p.parse_args(argv)
     extra = shlex.split(a.segattn_args)
     methods = a.methods.split(",")
     seeds = [int(s) for s in a.seeds.split(",")]
@@ -299,12 +309,14 @@ def main() -> None:
             else:
                 steps, methods_here, reference_dir = BUDGETS[budget], methods, base / "reference"
                 entry["steps"] = steps
+            # --side-by-side: one worker per method, fed (method, seed) jobs longest first (segattn's fit and two
+            # predictions outlast the reference), so a core that finishes early takes the next seed's job
+            jobs = [(m, seed) for seed in seeds for m in sorted(methods_here, key=lambda m: m != "segattn")]
+            job = partial(_job, root=root, steps=steps, base=base, extra=extra, threads=threads)
+            with ThreadPoolExecutor(len(methods_here) if a.side_by_side else 1) as pool:
+                measured = dict(zip(jobs, pool.map(job, *zip(*jobs, strict=True)), strict=True))
             for seed in seeds:
-                jobs = {m: (m, root, steps, seed, base / m / f"seed{seed}", extra, threads) for m in methods_here}
-                with ThreadPoolExecutor(len(jobs) if a.side_by_side else 1) as pool:
-                    infos = dict(zip(jobs, pool.map(lambda job: _measure(*job), jobs.values()), strict=True))
-                if "segattn" in jobs:
-                    infos[LAST] = _measure(LAST, *jobs["segattn"][1:4], base / LAST / f"seed{seed}", extra, threads)
+                infos = {m: info for (_, s), done in measured.items() if s == seed for m, info in done.items()}
                 for method, info in infos.items():
                     summary = json.loads((base / method / f"seed{seed}" / "report" / "summary.json").read_text())
                     row = {

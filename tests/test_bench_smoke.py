@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 from pathlib import Path
 from types import ModuleType
 
@@ -154,6 +155,46 @@ def test_quality_wall_steps_from_side_by_side_seconds() -> None:
     assert wall_steps({"runs": faster}, 132) == (264, 0.5)
     with pytest.raises(ValueError, match="no seed"):
         wall_steps({"runs": {"reference/seed0": {"train_seconds": 1.0}}}, 132)
+
+
+def test_quality_side_by_side_keeps_both_cores_busy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Side by side, a core that ends its job takes the next seed's: the reference of seed 1 starts while segattn's
+    seed 0 still runs (a pool per seed would wait for it, and this test would time out), and every run is kept."""
+    import threading
+
+    quality = load_script("quality")
+    started = {key: threading.Event() for key in ("reference/seed1", "segattn/seed1")}
+    order: list[str] = []
+
+    def fake_measure(method, root, steps, seed, out, extra, threads):  # noqa: ANN001, ANN202
+        key = f"{method}/seed{seed}"
+        order.append(key)
+        if key in started:
+            started[key].set()
+        if key == "segattn/seed0":
+            assert started["reference/seed1"].wait(timeout=10), "seed 1 waited for seed 0's segattn run"
+        (out / "report").mkdir(parents=True)
+        summary = {"foreground": {"dice_dataset": 0.5}, "per_image_foreground": {"dice_mean": 0.5}}
+        (out / "report" / "summary.json").write_text(json.dumps(summary))
+        return {"train_seconds": 1.0, "threads": threads}
+
+    (tmp_path / "shared" / "crackforest").mkdir(parents=True)
+    monkeypatch.setattr(quality, "SHARED", tmp_path / "shared")
+    monkeypatch.setattr(quality, "prepare", lambda name, cache: cache / name)
+    monkeypatch.setattr(quality, "_measure", fake_measure)
+    monkeypatch.setattr(quality._common, "RESULTS_DIR", tmp_path / "results")
+    (tmp_path / "results").mkdir()
+    import segattn.reports.compare as compare
+
+    fake_difference = {"mean": 0.0, "low": 0.0, "high": 0.0}
+    monkeypatch.setattr(compare, "compare_runs", lambda *a, **k: {"runs": [{"difference": fake_difference}] * 3})
+    argv = ["--sets", "crackforest", "--budgets", "short", "--seeds", "0,1", "--side-by-side", "--tag", "t"]
+    argv += ["--work", str(tmp_path / "work")]
+    quality.main(argv)
+    assert order.index("reference/seed1") < order.index("segattn_last/seed0")
+    runs = json.loads((tmp_path / "results" / "quality_t.json").read_text())["sets"]["crackforest"]["short"]["runs"]
+    assert sorted(runs) == [f"{m}/seed{s}" for m in ("reference", "segattn", "segattn_last") for s in (0, 1)]
+    assert {run["threads"] for run in runs.values()} == {max(1, (os.cpu_count() or 1) // 2)}
 
 
 def test_eval_tiles_quick(tmp_path: Path) -> None:
