@@ -31,7 +31,7 @@ from typing import Any
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
-from segattn.callbacks import LastCheckpoint, ReportCallback, StepTimer
+from segattn.callbacks import LastCheckpoint, ReportCallback, StepTimer, ValidationCadence
 from segattn.data import SegData
 from segattn.labels import output_channels
 from segattn.module import SegmentationModule
@@ -82,6 +82,7 @@ class SegAttnCLI(LightningCLI):
         parser.add_lightning_class_args(LastCheckpoint, "checkpoint")
         parser.add_lightning_class_args(ReportCallback, "report")
         parser.add_lightning_class_args(StepTimer, "timer")
+        parser.add_lightning_class_args(ValidationCadence, "validation")
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val/dice",

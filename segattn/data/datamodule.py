@@ -138,9 +138,14 @@ class SegData(L.LightningDataModule):
         """None: shuffled; under DDP Lightning puts in a shuffling DistributedSampler."""
         return None
 
-    def largest_image_pixels(self, split: Split) -> int | None:
-        """Pixels of the split's largest image, None if unknown (then eval batches are ``batch_size``)."""
+    def image_pixels(self, split: Split) -> list[int] | None:
+        """Pixels of each image of the split, None if unknown (then eval batches are ``batch_size``)."""
         return None
+
+    def largest_image_pixels(self, split: Split) -> int | None:
+        """Pixels of the split's largest image, None if unknown."""
+        pixels = self.image_pixels(split)
+        return max(pixels) if pixels else None
 
     def eval_batch(self, split: Split) -> int:
         """Images per validation / test batch: ``eval_batch_size``, or no more pixels than a training batch."""

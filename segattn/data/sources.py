@@ -80,11 +80,11 @@ class FolderData(SegData):
         if self.splits is None:
             self.splits = self._folder_splits()
 
-    def largest_image_pixels(self, split: Split) -> int | None:
+    def image_pixels(self, split: Split) -> list[int] | None:
         """From the image headers (no pixel is decoded); None if a header cannot be read."""
         assert self.splits is not None  # set by prepare_splits before any loader is built
         sizes = [read_header(pair.image.read_bytes()) for pair in self.splits[split]]
-        return None if not sizes or None in sizes else max(header.pixels for header in sizes)
+        return None if not sizes or None in sizes else [header.pixels for header in sizes]
 
     def _folder_splits(self) -> dict[str, list[Pair]]:
         hp = self.hparams
