@@ -68,7 +68,7 @@ def test_config_parses_and_its_printed_config_reparses(config: Path, tmp_path: P
     printed = capsys.readouterr().out
     parsed = yaml.safe_load(printed)
     assert "report" in parsed and "checkpoint" in parsed  # the callbacks are wired, not only in the tests
-    assert parsed["validation"] == {"max_fraction": None}  # every epoch unless asked (ValidationCadence)
+    assert parsed["validation"] == {"max_fraction": 0.5}  # ValidationCadence: every epoch unless validation is big
     with torch.device("meta"):  # the attention spec is valid for this network (list length, options); no weights
         AttentionUnet(**parsed["model"]["net"]["init_args"])
 

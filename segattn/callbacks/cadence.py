@@ -40,6 +40,7 @@ class ValidationCadence(L.Callback):
 
     Args:
         max_fraction: the most validation may cost against training, per epoch; None validates every epoch.
+            ``segattn fit`` sets 0.5 (``--validation.max_fraction``).
     """
 
     def __init__(self, max_fraction: float | None = None) -> None:
