@@ -4,8 +4,9 @@ On every real set in ``../shared/datasets`` (skipped when absent), at equal opti
 ``long`` = 770 steps of batch 8 on 256² crops, the budgets of the issue), over seeds:
 
 - ``segattn``: ``segattn fit --config unet`` with the resnet18 encoder of the reference (the only override besides
-  the data, the steps and the seed; ``--segattn-args`` adds more, to measure one change at a time), validation
-  every epoch and the best checkpoint by ``val/dice``, then ``segattn predict`` (tiled) on the test images;
+  the data, the steps and the seed; ``--segattn-args`` adds more, to measure one change at a time), its default
+  validation (every epoch; every k-th on cvc_fp since ``ValidationCadence``) and the best checkpoint by
+  ``val/dice``, then ``segattn predict`` (tiled) on the test images;
 - ``segattn_last``: the same fit predicted with its ``last.ckpt`` (the end of training, as the reference): what
   segattn tests and predicts with by default since the best-``val/dice`` pick trailed it (bench/README.md);
 - ``reference``: ``bench/reference_loop.py`` (no segattn code: smp.Unet resnet18, AdamW 1e-3 cosine, BCE + soft
