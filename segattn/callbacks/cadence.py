@@ -46,7 +46,7 @@ class ValidationCadence(L.Callback):
     def __init__(self, max_fraction: float | None = None) -> None:
         super().__init__()
         if max_fraction is not None and not max_fraction > 0:
-            raise ValueError(f"max_fraction must be > 0 or null, got {max_fraction}")
+            raise ValueError(f"validation.max_fraction must be > 0 or null, got {max_fraction}")
         self.max_fraction = max_fraction
         self.every = 1
         self.last_epoch: int | None = None
