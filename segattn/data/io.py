@@ -71,14 +71,17 @@ class Header:
         return self.width * self.height
 
 
-def read_header(data: bytes | np.ndarray) -> Header | None:
-    """Size and EXIF orientation from a file's bytes without decoding its pixels; None if Pillow cannot tell."""
+def read_header(data: bytes | np.ndarray | Path) -> Header | None:
+    """Size and EXIF orientation from a file's bytes, or its path, without decoding pixels; None if Pillow cannot tell.
+
+    Given a path, Pillow reads only as far as the header, not the whole file.
+    """
     from PIL import Image, UnidentifiedImageError
 
     with _PIL_LOCK:  # Pillow refuses to even describe a huge image unless its module-wide limit is lifted
         limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
         try:
-            with Image.open(io.BytesIO(bytes(data))) as im:
+            with Image.open(data if isinstance(data, Path) else io.BytesIO(bytes(data))) as im:
                 width, height = im.size
                 if im.format == "PNG":  # a PNG's eXIf chunk, when it comes before the pixels (no decode)
                     exif = Image.Exif()

@@ -75,16 +75,19 @@ class FolderData(SegData):
             raise ValueError(f"val_fraction {val_fraction} and test_fraction {test_fraction} must be >= 0 with sum < 1")
         self.mask_encoding: str = mask_encoding  # "auto" is resolved in setup
         self.splits: dict[str, list[Pair]] | None = None
+        self._pixels: dict[str, list[int] | None] = {}  # image_pixels per split: eval batches and the cadence ask
 
     def prepare_splits(self) -> None:
         if self.splits is None:
             self.splits = self._folder_splits()
 
     def image_pixels(self, split: Split) -> list[int] | None:
-        """From the image headers (no pixel is decoded); None if a header cannot be read."""
+        """From the image headers (no pixel is decoded), read once per split; None if a header cannot be read."""
         assert self.splits is not None  # set by prepare_splits before any loader is built
-        sizes = [read_header(pair.image.read_bytes()) for pair in self.splits[split]]
-        return None if not sizes or None in sizes else [header.pixels for header in sizes]
+        if split not in self._pixels:
+            sizes = [read_header(pair.image) for pair in self.splits[split]]
+            self._pixels[split] = None if not sizes or None in sizes else [header.pixels for header in sizes]
+        return self._pixels[split]
 
     def _folder_splits(self) -> dict[str, list[Pair]]:
         hp = self.hparams

@@ -256,6 +256,26 @@ def test_eval_batches_hold_no_more_pixels_than_a_training_batch(
     assert dm(tmp_path, val_fraction=0.5, batch_size=batch_size, eval_batch_size=5).eval_batch("val") == 5
 
 
+def test_image_pixels_reads_each_header_once_and_never_a_whole_file(tmp_path: Path, monkeypatch) -> None:
+    # the eval batch size and the validation cadence both ask; a split of thousands of files was read whole twice
+    import segattn.data.sources as sources
+
+    make_pairs(tmp_path, 4, size=(40, 56))
+    module = dm(tmp_path, val_fraction=0.5)
+    module.prepare_splits()
+    calls: list[Path] = []
+    real = sources.read_header
+    monkeypatch.setattr(sources, "read_header", lambda data: calls.append(data) or real(data))
+
+    def no_whole_reads(self: Path) -> bytes:
+        raise AssertionError(f"{self} was read whole")
+
+    monkeypatch.setattr(Path, "read_bytes", no_whole_reads)
+    assert module.image_pixels("val") == [40 * 56] * 2
+    assert module.largest_image_pixels("val") == 40 * 56 and module.image_pixels("val") == [40 * 56] * 2
+    assert calls == [pair.image for pair in module.splits["val"]]
+
+
 def test_a_rotated_phone_jpeg_pairs_with_the_mask_drawn_on_what_a_viewer_shows(tmp_path: Path) -> None:
     # issue 11: IMREAD_UNCHANGED ignored the EXIF orientation, so image and mask disagreed (size or content)
     from segattn.data.io import apply_orientation

@@ -156,7 +156,7 @@ def test_max_pixels_refuses_a_huge_image_from_its_header_before_decoding(tmp_pat
     from tests.data.helpers import png_header_only
 
     bomb = png_header_only(tmp_path / "bomb.png", 20000, 20000)  # would be 4.5 GiB as float32 RGB
-    assert read_header(bomb.read_bytes()).pixels == 400_000_000
+    assert read_header(bomb.read_bytes()).pixels == 400_000_000 == read_header(bomb).pixels
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.raises(BadFileError, match=r"bomb.png: 20000x20000 is 400.0 M pixels, above the limit of 150.0 M"):
         read_image(bomb, max_pixels=150_000_000)
