@@ -3,8 +3,10 @@
 Since Lightning 2.6, ``save_last=True`` writes ``last.ckpt`` only when a top-k checkpoint is saved at the same step:
 with ``save_top_k=1`` it is a copy of the best checkpoint, so ``--ckpt_path last`` resumed a run from its best epoch
 and lost every epoch after it (seen here: a 770-step run's ``last.ckpt`` held step 304). This subclass also writes
-``last.ckpt`` after every validation or epoch in which the top-k checkpoint did not change, and once more when
-training ends between validations (``max_steps`` mid-epoch). Everything else is Lightning's, and the state key is
+``last.ckpt`` after every validation or epoch in which the top-k checkpoint did not change, after every epoch that
+ends without a validation (``check_val_every_n_epoch`` > 1, or ``ValidationCadence``'s skipped epochs: otherwise a
+killed run resumes from its last validation), and once more when training ends between validations (``max_steps``
+mid-epoch). Everything else is Lightning's, and the state key is
 ``ModelCheckpoint``'s, so runs saved before this class resume alike.
 """
 
@@ -25,12 +27,20 @@ class LastCheckpoint(ModelCheckpoint):
         if due and self.save_last is True and self._last_global_step_saved != trainer.global_step:  # "link": as chosen
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
+    _validated_epoch: int | None = None  # the last epoch a (non-sanity) validation ran in
+
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        due = not self._should_skip_saving_checkpoint(trainer) and self._should_save_on_train_epoch_end(trainer)
+        # Lightning runs an epoch's closing validation before this hook, so an epoch without one is known here
+        unvalidated = self._validated_epoch != trainer.current_epoch
+        due = not self._should_skip_saving_checkpoint(trainer) and (
+            self._should_save_on_train_epoch_end(trainer) or unvalidated
+        )
         super().on_train_epoch_end(trainer, pl_module)
         self._catch_up_last(trainer, due)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._validated_epoch = trainer.current_epoch
         due = not self._should_skip_saving_checkpoint(trainer) and not self._should_save_on_train_epoch_end(trainer)
         super().on_validation_end(trainer, pl_module)
         self._catch_up_last(trainer, due)
