@@ -150,3 +150,39 @@ def test_fit_of_a_folder_validates_on_the_cadence(tmp_path: Path) -> None:
     assert (cadence_cb.every, cadence_cb.last_epoch) == (2, 4)
     assert epochs == [1, 3, 4]
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_last_checkpoint_follows_the_epochs_the_cadence_skips(tmp_path: Path) -> None:
+    """k = 3 over 7 epochs of 4 steps: last.ckpt holds each finished epoch, so a killed run loses one at most."""
+    import torch
+
+    from segattn.callbacks import LastCheckpoint
+
+    class _Logging(_Counting):
+        def validation_step(self, batch, batch_idx):
+            self.log("val/dice", float(self.current_epoch))
+            return super().validation_step(batch, batch_idx)
+
+    last = tmp_path / "ckpt" / "last.ckpt"
+    steps: list[int | None] = []
+
+    class _LastSteps(L.Callback):
+        def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+            if trainer.current_epoch:
+                steps.append(torch.load(last, weights_only=False)["global_step"] if last.is_file() else None)
+
+    model = _Logging()
+    checkpoint = LastCheckpoint(dirpath=last.parent, monitor="val/dice", mode="max", save_last=True)
+    trainer = L.Trainer(
+        default_root_dir=tmp_path,
+        callbacks=[ValidationCadence(1.0), checkpoint, _LastSteps()],
+        num_sanity_val_steps=0,
+        max_epochs=7,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+    trainer.fit(model, datamodule=_Data([1024] * 6))
+    assert model.validated == [2, 5, 6]
+    assert steps == [4, 8, 12, 16, 20, 24] and torch.load(last, weights_only=False)["global_step"] == 28
