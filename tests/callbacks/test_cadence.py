@@ -157,6 +157,7 @@ def test_last_checkpoint_follows_the_epochs_the_cadence_skips(tmp_path: Path) ->
     import torch
 
     from segattn.callbacks import LastCheckpoint
+    from tests.callbacks.test_checkpoint import _LastSteps
 
     class _Logging(_Counting):
         def validation_step(self, batch, batch_idx):
@@ -164,18 +165,12 @@ def test_last_checkpoint_follows_the_epochs_the_cadence_skips(tmp_path: Path) ->
             return super().validation_step(batch, batch_idx)
 
     last = tmp_path / "ckpt" / "last.ckpt"
-    steps: list[int | None] = []
-
-    class _LastSteps(L.Callback):
-        def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-            if trainer.current_epoch:
-                steps.append(torch.load(last, weights_only=False)["global_step"] if last.is_file() else None)
-
+    seen = _LastSteps(last)
     model = _Logging()
     checkpoint = LastCheckpoint(dirpath=last.parent, monitor="val/dice", mode="max", save_last=True)
     trainer = L.Trainer(
         default_root_dir=tmp_path,
-        callbacks=[ValidationCadence(1.0), checkpoint, _LastSteps()],
+        callbacks=[ValidationCadence(1.0), checkpoint, seen],
         num_sanity_val_steps=0,
         max_epochs=7,
         logger=False,
@@ -185,4 +180,4 @@ def test_last_checkpoint_follows_the_epochs_the_cadence_skips(tmp_path: Path) ->
     )
     trainer.fit(model, datamodule=_Data([1024] * 6))
     assert model.validated == [2, 5, 6]
-    assert steps == [4, 8, 12, 16, 20, 24] and torch.load(last, weights_only=False)["global_step"] == 28
+    assert seen.steps == [4, 8, 12, 16, 20, 24] and torch.load(last, weights_only=False)["global_step"] == 28
