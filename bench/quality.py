@@ -33,7 +33,11 @@ takes the next (method, seed) job, so both stay busy until the last job, which r
     python bench/quality.py --sets crackforest --budgets wall --methods segattn
 
 Results: ``bench/results/quality[_<tag>].json`` (sets and budgets of earlier invocations with the same tag kept)
-and a table on stdout.
+and a table on stdout. Each finished run's scores (``summary.json``, ``per_image.csv``) and ``info.json`` are also
+kept in the repository, ``bench/results/quality[_<tag>]_runs/<set>/<budget>/<method>/seed<N>/`` (``keep``): a run
+takes an hour, a machine's ``/tmp`` does not outlive a session, and the paired statistics need every seed's
+per-image scores. A kept run of the same steps and arguments is read back, not redone, and a budget's comparison
+covers every kept seed, so ``--seeds 2`` adds a third seed to runs of seeds 0 and 1 measured another day.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ SPLITS = {"cvc_fp": (42, 8), "crackforest": (36, 12), "isbi2012_membranes": (9, 
 DOWNSCALE = {"cvc_fp": 0.5}
 BUDGETS = {"short": 132, "long": 770}
 LAST = "segattn_last"  # segattn's fit scored with last.ckpt: made with every segattn run, after it
+KEPT_FILES = ("summary.json", "per_image.csv")  # what `segattn compare` reads of a report (segattn.reports.writer)
 
 
 def prepare(name: str, cache: Path) -> Path:
@@ -199,12 +204,19 @@ def merge_earlier(results: dict, target: Path) -> dict:
 
     One results file per tag is filled set by set (one invocation per set or per added seed); what this invocation
     measured replaces the same set and budget, nothing else is dropped.
+
+    An earlier entry made before runs were kept (no ``kept`` key) cannot be added to, only replaced; it stays as
+    ``<budget>_before_kept``, since bench/README.md cites its figures.
     """
     if not target.is_file():
         return results
     sets = json.loads(target.read_text()).get("sets", {})
     for name, budgets in results["sets"].items():
-        sets.setdefault(name, {}).update(budgets)
+        old = sets.setdefault(name, {})
+        for budget, entry in budgets.items():
+            if budget in old and "kept" not in old[budget]:
+                old[f"{budget}_before_kept"] = old[budget]
+            old[budget] = entry
     return {**results, "sets": sets}
 
 
@@ -248,26 +260,118 @@ def run_segattn_last(
 RUNS = {"segattn": run_segattn, LAST: run_segattn_last, "reference": run_reference}
 
 
-def _measure(method: str, root: Path, steps: int, seed: int, out: Path, extra: list[str], threads: int | None) -> dict:
-    """One run of ``method`` (fit or train, predict, score) into ``out``; a finished run is read back, not redone."""
-    if (out / "report" / "summary.json").is_file():
-        return json.loads((out / "info.json").read_text())
+def kept_dir(tag: str) -> Path:
+    """The folder in the repository that keeps the scores of every finished run of ``tag``."""
+    return _common.RESULTS_DIR / (f"quality_{tag}_runs" if tag else "quality_runs")
+
+
+def _finished(folder: Path, steps: int, extra: list[str]) -> dict | None:
+    """``folder``'s ``info.json`` when it holds a scored run of ``steps`` steps and these segattn arguments.
+
+    A run of other steps (the wall budget's steps follow the measured seconds per step, which move when a seed is
+    added) or other arguments is not this run: it is redone, never read back as if it were.
+    """
+    info_file = folder / "info.json"
+    if not (info_file.is_file() and all((folder / name).is_file() for name in KEPT_FILES)):
+        return None
+    info = json.loads(info_file.read_text())
+    return info if info.get("steps") == steps and info.get("segattn_args", []) == extra else None
+
+
+def _finished_work(out: Path, steps: int, extra: list[str]) -> dict | None:
+    """``_finished`` for a work folder, whose scores are in ``report/``."""
+    if not (out / "info.json").is_file() or not (out / "report" / "summary.json").is_file():
+        return None
+    info = json.loads((out / "info.json").read_text())
+    return info if info.get("steps") == steps and info.get("segattn_args", []) == extra else None
+
+
+def keep(out: Path, kept: Path, info: dict) -> None:
+    """Copy a finished run's scores and ``info.json`` from ``out`` (its work folder) to ``kept`` (the repository)."""
+    if kept.exists():
+        shutil.rmtree(kept)
+    kept.mkdir(parents=True)
+    for name in KEPT_FILES:
+        shutil.copy2(out / "report" / name, kept / name)
+    (kept / "info.json").write_text(json.dumps(info, indent=1) + "\n")
+
+
+def _measure(
+    method: str,
+    root: Path,
+    steps: int,
+    seed: int,
+    out: Path,
+    kept: Path,
+    extra: list[str],
+    threads: int | None,
+    redo: bool = False,
+) -> dict:
+    """One run of ``method`` (fit or train, predict, score) in ``out``, kept in ``kept``.
+
+    A run already kept, or finished in ``out`` (then kept), with the same steps and arguments is read back, not
+    redone, unless ``redo``.
+    """
+    if not redo and (info := _finished(kept, steps, extra)) is not None:
+        return info
+    if not redo and (info := _finished_work(out, steps, extra)) is not None:
+        keep(out, kept, info)
+        return info
     if out.exists():  # a killed run's leftovers: a stale best-*.ckpt beside the new one would make the pick ambiguous
         shutil.rmtree(out)
     out.mkdir(parents=True)
     run = RUNS[method]
-    info = {**run(root, steps, seed, out, extra, threads), "threads": threads}
+    info = {**run(root, steps, seed, out, extra, threads), "threads": threads, "segattn_args": extra}
     score(root, out)
     (out / "info.json").write_text(json.dumps(info))
+    keep(out, kept, info)
     return info
 
 
-def _job(method: str, seed: int, root: Path, steps: int, base: Path, extra: list[str], threads: int | None) -> dict:
-    """One (method, seed) of a budget: a segattn fit is also scored with its ``last.ckpt`` right after it."""
-    infos = {method: _measure(method, root, steps, seed, base / method / f"seed{seed}", extra, threads)}
+def _job(
+    method: str, seed: int, root: Path, steps: int, base: Path, kept: Path, extra: list[str], threads: int | None
+) -> dict:
+    """One (method, seed) of a budget: a segattn fit is also scored with its ``last.ckpt`` right after it.
+
+    The two come as a pair: when the ``last.ckpt`` score is missing and the fit's checkpoint is gone (another
+    machine's ``/tmp``), the fit is redone rather than paired with a ``last.ckpt`` of another training run.
+    """
+    run = f"seed{seed}"
+    redo = False
     if method == "segattn":
-        infos[LAST] = _measure(LAST, root, steps, seed, base / LAST / f"seed{seed}", extra, threads)
+        last_done = _finished(kept / LAST / run, steps, extra) or _finished_work(base / LAST / run, steps, extra)
+        redo = last_done is None and not (base / method / run / "ckpt" / "last.ckpt").is_file()
+    infos = {
+        method: _measure(method, root, steps, seed, base / method / run, kept / method / run, extra, threads, redo)
+    }
+    if method == "segattn":
+        infos[LAST] = _measure(LAST, root, steps, seed, base / LAST / run, kept / LAST / run, extra, threads, redo)
     return infos
+
+
+def kept_seeds(folder: Path, steps: int, extra: list[str]) -> list[int]:
+    """The seeds kept under ``folder`` (one method of one budget) for these steps and arguments."""
+    if not folder.is_dir():
+        return []
+    found = [int(p.name[4:]) for p in folder.glob("seed*") if _finished(p, steps, extra) is not None]
+    return sorted(found)
+
+
+def _compare(work: Path, runs: list[tuple[str, Path, list[int]]]) -> list[dict]:
+    """``compare_runs`` on the kept reports of ``runs`` ((label, kept method folder, seeds)), first the baseline.
+
+    Through copies in ``work/runs/<label>/seed<N>`` (a few kB each), so that exactly these seeds of each run are
+    compared.
+    """
+    from segattn.reports.compare import compare_runs
+
+    if work.exists():
+        shutil.rmtree(work)
+    for label, folder, seeds in runs:
+        for seed in seeds:
+            shutil.copytree(folder / f"seed{seed}", work / "runs" / label / f"seed{seed}")
+    result = compare_runs([work / "runs" / label for label, _, _ in runs], work / "compare", overwrite=True)
+    return [row["difference"] for row in result["runs"][1:]]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -289,7 +393,7 @@ def main(argv: list[str] | None = None) -> None:
     results: dict = {"machine": _common.machine_info(), "method": __doc__, "args": vars(a), "sets": {}}
     target = _common.RESULTS_DIR / (f"quality_{a.tag}.json" if a.tag else "quality.json")
     earlier = json.loads(target.read_text())["sets"] if target.is_file() else {}
-    from segattn.reports.compare import compare_runs
+    kept_root = kept_dir(a.tag)
 
     for name in a.sets.split(","):
         if not (SHARED / name).is_dir():
@@ -297,43 +401,65 @@ def main(argv: list[str] | None = None) -> None:
             continue
         root = prepare(name, a.work / "data")
         for budget in a.budgets.split(","):
-            runs_dir = a.work / "runs" / (a.tag or "default") / name
-            base = runs_dir / budget
-            entry: dict = {"seeds": a.seeds, "segattn_args": a.segattn_args, "side_by_side": a.side_by_side, "runs": {}}
+            base = a.work / "runs" / (a.tag or "default") / name / budget
+            kept = kept_root / name / budget
+            entry: dict = {"segattn_args": a.segattn_args, "side_by_side": a.side_by_side, "runs": {}}
+            entry["kept"] = str(kept.relative_to(REPO)) if kept.is_relative_to(REPO) else str(kept)
             if budget == "wall":  # the reference's short runs against segattn in the same seconds
                 if a.wall_from not in earlier.get(name, {}) or "short" not in earlier[name]:
                     p.error(f"--budgets wall: {target} has no {name} {a.wall_from} and short budgets; run them first")
                 steps, ratio = wall_steps(earlier[name][a.wall_from], BUDGETS["short"])
                 entry.update(steps=steps, reference_steps=BUDGETS["short"], segattn_seconds_per_reference_second=ratio)
                 entry["timing_from"] = a.wall_from
-                methods_here, reference_dir = ["segattn"], runs_dir / "short" / "reference"
+                methods_here = ["segattn"]
+                reference = (kept_root / name / "short" / "reference", BUDGETS["short"])
             else:
-                steps, methods_here, reference_dir = BUDGETS[budget], methods, base / "reference"
+                steps, methods_here = BUDGETS[budget], methods
                 entry["steps"] = steps
+                reference = (kept / "reference", steps)
             # --side-by-side: one worker per method, fed (method, seed) jobs longest first (segattn's fit and two
             # predictions outlast the reference), so a core that finishes early takes the next seed's job
             jobs = [(m, seed) for seed in seeds for m in sorted(methods_here, key=lambda m: m != "segattn")]
-            job = partial(_job, root=root, steps=steps, base=base, extra=extra, threads=threads)
+            job = partial(_job, root=root, steps=steps, base=base, kept=kept, extra=extra, threads=threads)
             with ThreadPoolExecutor(len(methods_here) if a.side_by_side else 1) as pool:
-                measured = dict(zip(jobs, pool.map(job, *zip(*jobs, strict=True)), strict=True))
-            for seed in seeds:
-                infos = {m: info for (_, s), done in measured.items() if s == seed for m, info in done.items()}
-                for method, info in infos.items():
-                    summary = json.loads((base / method / f"seed{seed}" / "report" / "summary.json").read_text())
+                list(pool.map(job, *zip(*jobs, strict=True)))
+            # every kept seed of this budget, this invocation's and earlier ones'
+            found = {m: kept_seeds(kept / m, steps, extra) for m in ("segattn", LAST, "reference")}
+            if budget == "wall":
+                found["reference"] = []  # the reference's runs of this comparison are its short ones
+            for method, method_seeds in found.items():
+                for seed in method_seeds:
+                    folder = kept / method / f"seed{seed}"
+                    summary = json.loads((folder / "summary.json").read_text())
                     row = {
-                        **info,
+                        **json.loads((folder / "info.json").read_text()),
                         "dice_pooled": summary["foreground"]["dice_dataset"],
                         "dice_mean_per_image": summary["per_image_foreground"]["dice_mean"],
                     }
                     entry["runs"][f"{method}/seed{seed}"] = row
                     print(f"{name} {budget} {method} seed {seed}: pooled Dice {row['dice_pooled']:.4f}", flush=True)
-            if "segattn" in methods_here and reference_dir.is_dir() and (budget == "wall" or "reference" in methods):
-                cmp = compare_runs([reference_dir, base / "segattn", base / LAST], base / "compare", overwrite=True)
-                between = compare_runs([base / "segattn", base / LAST], base / "compare_last", overwrite=True)
+            ours = sorted(set(found["segattn"]) & set(found[LAST]))
+            ref_seeds = kept_seeds(reference[0], reference[1], extra)
+            if budget != "wall":
+                ours = ref_seeds = sorted(set(ours) & set(ref_seeds))
+            entry["seeds"] = ",".join(map(str, ours))
+            if ours and ref_seeds:
+                entry["reference_seeds"] = ",".join(map(str, ref_seeds))
+                vs_reference = _compare(
+                    base / "compare",
+                    [
+                        ("reference", reference[0], ref_seeds),
+                        ("segattn", kept / "segattn", ours),
+                        (LAST, kept / LAST, ours),
+                    ],
+                )
+                (between,) = _compare(
+                    base / "compare_last", [("segattn", kept / "segattn", ours), (LAST, kept / LAST, ours)]
+                )
                 differences = {
-                    "segattn_minus_reference": cmp["runs"][1]["difference"],
-                    f"{LAST}_minus_reference": cmp["runs"][2]["difference"],
-                    f"{LAST}_minus_segattn": between["runs"][1]["difference"],
+                    "segattn_minus_reference": vs_reference[0],
+                    f"{LAST}_minus_reference": vs_reference[1],
+                    f"{LAST}_minus_segattn": between,
                 }
                 for key, diff in differences.items():
                     entry[key] = diff

@@ -12,6 +12,7 @@ import importlib.util
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 from types import ModuleType
 
@@ -136,7 +137,11 @@ def test_quality_results_keep_earlier_sets(tmp_path: Path) -> None:
     target.write_text(json.dumps(earlier))
     merged = merge(fresh, target)
     assert merged["args"] == {"sets": "b"}
-    assert merged["sets"] == {"a": {"short": {"runs": 1}}, "b": {"short": {"runs": 2}, "long": {"runs": 5}}}
+    # the earlier short entry predates kept runs: replaced, and kept aside since bench/README.md cites it
+    before = {"short_before_kept": {"runs": 0}}
+    assert merged["sets"] == {"a": {"short": {"runs": 1}}, "b": {"short": {"runs": 2}, "long": {"runs": 5}, **before}}
+    target.write_text(json.dumps({"sets": {"b": {"short": {"runs": 3, "kept": "x"}}}}))
+    assert merge(fresh, target)["sets"] == {"b": {"short": {"runs": 2}}}  # a kept entry is simply replaced
 
 
 def test_quality_wall_steps_from_side_by_side_seconds() -> None:
@@ -166,17 +171,20 @@ def test_quality_side_by_side_keeps_both_cores_busy(tmp_path: Path, monkeypatch:
     started = {key: threading.Event() for key in ("reference/seed1", "segattn/seed1")}
     order: list[str] = []
 
-    def fake_measure(method, root, steps, seed, out, extra, threads):  # noqa: ANN001, ANN202
+    def fake_measure(method, root, steps, seed, out, kept, extra, threads, redo=False):  # noqa: ANN001, ANN202
         key = f"{method}/seed{seed}"
         order.append(key)
         if key in started:
             started[key].set()
         if key == "segattn/seed0":
             assert started["reference/seed1"].wait(timeout=10), "seed 1 waited for seed 0's segattn run"
-        (out / "report").mkdir(parents=True)
+        kept.mkdir(parents=True)
         summary = {"foreground": {"dice_dataset": 0.5}, "per_image_foreground": {"dice_mean": 0.5}}
-        (out / "report" / "summary.json").write_text(json.dumps(summary))
-        return {"train_seconds": 1.0, "threads": threads}
+        (kept / "summary.json").write_text(json.dumps(summary))
+        (kept / "per_image.csv").write_text("")
+        info = {"train_seconds": 1.0, "threads": threads, "steps": steps, "segattn_args": extra}
+        (kept / "info.json").write_text(json.dumps(info))
+        return info
 
     (tmp_path / "shared" / "crackforest").mkdir(parents=True)
     monkeypatch.setattr(quality, "SHARED", tmp_path / "shared")
@@ -187,7 +195,8 @@ def test_quality_side_by_side_keeps_both_cores_busy(tmp_path: Path, monkeypatch:
     import segattn.reports.compare as compare
 
     fake_difference = {"mean": 0.0, "low": 0.0, "high": 0.0}
-    monkeypatch.setattr(compare, "compare_runs", lambda *a, **k: {"runs": [{"difference": fake_difference}] * 3})
+    fake_compare = lambda folders, *a, **k: {"runs": [{"difference": fake_difference}] * len(folders)}  # noqa: E731
+    monkeypatch.setattr(compare, "compare_runs", fake_compare)
     argv = ["--sets", "crackforest", "--budgets", "short", "--seeds", "0,1", "--side-by-side", "--tag", "t"]
     argv += ["--work", str(tmp_path / "work")]
     quality.main(argv)
@@ -195,6 +204,85 @@ def test_quality_side_by_side_keeps_both_cores_busy(tmp_path: Path, monkeypatch:
     runs = json.loads((tmp_path / "results" / "quality_t.json").read_text())["sets"]["crackforest"]["short"]["runs"]
     assert sorted(runs) == [f"{m}/seed{s}" for m in ("reference", "segattn", "segattn_last") for s in (0, 1)]
     assert {run["threads"] for run in runs.values()} == {max(1, (os.cpu_count() or 1) // 2)}
+
+
+def test_quality_keeps_runs_and_adds_seeds_across_machines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every finished run's scores are kept in the repository: on a new machine (an empty ``--work``) ``--seeds 2``
+    runs only seed 2 and compares all three seeds; a kept run of other steps is redone, never read back; and a
+    ``last.ckpt`` score whose fit is gone is remade with its fit, not paired with another training run's."""
+    import cv2
+    import numpy as np
+
+    quality = load_script("quality")
+    root = tmp_path / "data" / "crackforest"
+    rng = np.random.default_rng(0)
+    (root / "masks").mkdir(parents=True)
+    (root / "splits").mkdir()
+    keys = ["a", "b", "c", "d"]
+    truth = {k: (rng.random((16, 16)) < 0.4).astype(np.uint8) * 255 for k in keys}
+    for k in keys:
+        cv2.imwrite(str(root / "masks" / f"{k}.png"), truth[k])
+    (root / "splits" / "test.txt").write_text("\n".join(keys) + "\n")
+    calls: list[str] = []
+
+    def fake_run(method):  # noqa: ANN001, ANN202
+        def run(root, steps, seed, out, extra, threads=None):  # noqa: ANN001, ANN202
+            calls.append(f"{method}/seed{seed}")
+            flip = np.random.default_rng(seed + 10 * len(method)).random((16, 16)) < 0.1
+            (out / "pred" / "masks").mkdir(parents=True)
+            for k in keys:
+                cv2.imwrite(str(out / "pred" / "masks" / f"{k}.png"), np.where(flip, 255 - truth[k], truth[k]))
+            if method == "segattn":
+                (out / "ckpt").mkdir()
+                (out / "ckpt" / "last.ckpt").write_bytes(b"")
+            return {"train_seconds": 2.0 if method == "segattn" else 1.0, "steps": steps}
+
+        return run
+
+    def fake_score(root, out):  # noqa: ANN001, ANN202
+        from segattn.reports.evaluate import evaluate_folders
+
+        masks = quality.test_split(root, "masks")
+        evaluate_folders(out / "pred" / "masks", masks, out / "report", n_examples=0, overwrite=True)
+
+    (tmp_path / "shared" / "crackforest").mkdir(parents=True)
+    monkeypatch.setattr(quality, "SHARED", tmp_path / "shared")
+    monkeypatch.setattr(quality, "prepare", lambda name, cache: root)
+    monkeypatch.setattr(quality, "RUNS", {m: fake_run(m) for m in ("segattn", quality.LAST, "reference")})
+    monkeypatch.setattr(quality, "score", fake_score)
+    monkeypatch.setattr(quality._common, "RESULTS_DIR", tmp_path / "results")
+    (tmp_path / "results").mkdir()
+
+    def invoke(seeds: str, machine: str) -> dict:
+        calls.clear()
+        argv = ["--sets", "crackforest", "--budgets", "short", "--seeds", seeds, "--tag", "t"]
+        quality.main([*argv, "--work", str(tmp_path / machine)])
+        return json.loads((tmp_path / "results" / "quality_t.json").read_text())["sets"]["crackforest"]["short"]
+
+    entry = invoke("0,1", "machine1")
+    assert sorted(calls) == sorted(f"{m}/seed{s}" for s in (0, 1) for m in ("reference", "segattn", "segattn_last"))
+    assert entry["seeds"] == "0,1" and -1 <= entry["segattn_last_minus_reference"]["mean"] <= 1
+    kept = tmp_path / "results" / "quality_t_runs" / "crackforest" / "short"
+    assert sorted(p.name for p in (kept / "segattn" / "seed0").iterdir()) == [
+        "info.json",
+        "per_image.csv",
+        "summary.json",
+    ]
+
+    entry = invoke("2", "machine2")  # a new machine: the work folder of machine1 is not there
+    assert sorted(calls) == ["reference/seed2", "segattn/seed2", "segattn_last/seed2"]
+    assert entry["seeds"] == "0,1,2" and len(entry["runs"]) == 9
+
+    assert invoke("0,1,2", "machine3") and calls == []  # everything kept: nothing redone
+
+    shutil.rmtree(kept / "segattn_last" / "seed1")  # its fit's checkpoint is on machine1 only
+    invoke("1", "machine3")
+    assert sorted(calls) == ["segattn/seed1", "segattn_last/seed1"]
+
+    monkeypatch.setitem(quality.BUDGETS, "short", 7)  # other steps: the kept runs are not these runs
+    entry = invoke("0", "machine3")
+    assert sorted(calls) == ["reference/seed0", "segattn/seed0", "segattn_last/seed0"]
+    assert entry["seeds"] == "0" and entry["steps"] == 7 and entry["runs"]["segattn/seed0"]["steps"] == 7
 
 
 def test_eval_tiles_quick(tmp_path: Path) -> None:
