@@ -294,3 +294,35 @@ def test_eval_tiles_quick(tmp_path: Path) -> None:
         assert 0.0 <= row["scores"]["val/dice"] <= 1.0
     for key in ("peak_tiled_vs_whole", "seconds_tiled_vs_whole", "dice_tiled_minus_whole"):
         assert_number(result["summary"][key])
+
+
+def test_keep_reports_copies_complete_reports_only(tmp_path: Path) -> None:
+    """Kept and put back, a run's report is whole again (``segattn compare`` reads it); checkpoints, HTML and a
+    report left half-written stay behind, and the ablation record travels with the reports."""
+    import cv2
+    import numpy as np
+
+    from segattn.reports.evaluate import evaluate_folders
+    from segattn.reports.runs import load_run
+
+    copy_small = load_script("keep_reports").copy_small
+    work = tmp_path / "work"
+    (tmp_path / "masks").mkdir()
+    mask = (np.random.default_rng(0).random((16, 16)) < 0.5).astype(np.uint8) * 255
+    cv2.imwrite(str(tmp_path / "masks" / "a.png"), mask)
+    evaluate_folders(tmp_path / "masks", tmp_path / "masks", work / "none" / "seed0" / "report", n_examples=0)
+    (work / "none" / "seed0" / "checkpoints").mkdir()
+    (work / "none" / "seed0" / "checkpoints" / "last.ckpt").write_bytes(b"x" * 100)
+    (work / "none" / "seed1" / "report").mkdir(parents=True)
+    (work / "none" / "seed1" / "report" / "summary.json").write_text("{}")  # killed before per_image.csv
+    (work / "ablation.json").write_text("{}")
+    (work / "compare").mkdir()
+    (work / "compare" / "compare.json").write_text("{}")
+
+    kept = tmp_path / "kept"
+    copy_small(work, kept)
+    files = sorted(str(p.relative_to(kept)) for p in kept.rglob("*") if p.is_file())
+    assert files == ["ablation.json", "none/seed0/report/per_image.csv", "none/seed0/report/summary.json"]
+    back = tmp_path / "new_machine"
+    copy_small(kept, back)
+    assert load_run(back / "none", "none").names == ["a"]
