@@ -323,7 +323,8 @@ def _measure(
     run = RUNS[method]
     info = {**run(root, steps, seed, out, extra, threads), "threads": threads, "segattn_args": extra}
     # runs of one budget may come from different sessions' machines: each run says which CPU it ran on
-    info["machine"] = {k: _common.machine_info()[k] for k in ("cpu", "torch_cpu_capability", "date_utc")}
+    machine = _common.machine_info()
+    info["machine"] = {k: machine[k] for k in ("cpu", "torch_cpu_capability", "date_utc")}
     score(root, out)
     (out / "info.json").write_text(json.dumps(info))
     keep(out, kept, info)
