@@ -21,6 +21,12 @@ the ablation). Each variant is tested with its ``last.ckpt``, the end of the sch
 end of training (bench/README.md, the long budget). An OUT whose runs were tested with ``best.ckpt`` (made before
 ablate tested ``last.ckpt``) is refused rather than resumed. ``dry_run`` prints the commands instead, for separate
 jobs. ``OUT/ablation.json`` records the commands.
+
+Each fit and test runs in its own Python process (``python -m segattn ...``, :func:`run_child`): the memory a fit
+leaves behind (glibc keeps freed memory, see :mod:`segattn.runtime`) is returned when it exits, so a test's
+DataLoader workers do not fork from a fit's heap and the next fit starts clean; a DDP launch (``--trainer.devices
+2``) re-runs that one command in each rank, not the whole ablation. A failed run stops the ablation in one line
+naming it; the runs finished before it are kept and skipped when the same command is run again.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +48,7 @@ from segattn.reports.compare import compare_runs
 from segattn.reports.writer import SUMMARY
 
 from .configs import resolve_config_names
-from .errors import run_command
+from .errors import USER_ERRORS, run_command
 from .parsers import CommandParser, parse
 
 ALL_ATTENTION = ("none", *ATTENTION_NAMES)
@@ -163,6 +171,17 @@ def plan(
     return jobs
 
 
+class RunFailed(RuntimeError):
+    """One fit or test of the ablation exited with a non-zero status (its own error was printed above)."""
+
+
+def run_child(args: list[str]) -> None:
+    """Run ``segattn <args>`` in a fresh Python process with this environment; raise :class:`RunFailed` if it fails."""
+    status = subprocess.run([sys.executable, "-m", "segattn", *args], check=False).returncode
+    if status != 0:
+        raise RunFailed(f"`segattn {args[0]}` exited with status {status}")
+
+
 def compare_args(out: Path, attention: list[str]) -> list[str]:
     runs = [str(Path(out) / a) for a in attention]
     return ["compare", *runs, "--baseline", runs[0], "--out", str(Path(out) / "compare")]
@@ -180,7 +199,8 @@ def ablate(
     run: Callable[[list[str]], object] | None = None,
     echo: Callable[[str], None] = print,
 ) -> list[Job]:
-    """Run (or with ``dry_run`` print) the ablation; ``run`` executes one ``segattn`` argument list."""
+    """Run (or with ``dry_run`` print) the ablation; ``run`` executes one ``segattn`` argument list (default
+    :func:`run_child`, a process per run)."""
     jobs = plan(config, attention, seeds, out, list(extra or []), stages)
     final = compare_args(out, attention)
     if dry_run:
@@ -189,8 +209,7 @@ def ablate(
             echo(shlex.join(["segattn", *job.test]))
         echo(shlex.join(["segattn", *final]))
         return jobs
-    if run is None:
-        from .train import lightning_cli as run  # fit / test in this process
+    run = run_child if run is None else run
     _record(Path(out), config, attention, seeds, list(extra or []), jobs)
     for job in jobs:
         if (job.report / SUMMARY).is_file():
@@ -200,7 +219,7 @@ def ablate(
             echo(f"[ablate] {job.attention} seed {job.seed}: trained before, fit skipped ({job.checkpoint})")
         else:
             echo(f"[ablate] {job.attention} seed {job.seed}: fit")
-            run(job.fit)
+            _run_job(run, job.fit, job, out)
             if not job.checkpoint.is_file():
                 raise RuntimeError(
                     f"fit of {job.attention} seed {job.seed} wrote no {job.checkpoint}; "
@@ -208,13 +227,23 @@ def ablate(
                 )
             job.fit_done.write_text(shlex.join(["segattn", *job.fit]) + "\n")
         echo(f"[ablate] {job.attention} seed {job.seed}: test")
-        run(job.test)
+        _run_job(run, job.test, job, out)
     echo(f"[ablate] compare -> {Path(out) / 'compare'}")
     compare_runs(
         [Path(out) / a for a in attention], Path(out) / "compare", baseline=Path(out) / attention[0], overwrite=True
     )
     echo((Path(out) / "compare" / "compare.md").read_text())
     return jobs
+
+
+def _run_job(run: Callable[[list[str]], object], args: list[str], job: Job, out: Path) -> None:
+    try:
+        run(args)
+    except RunFailed as err:
+        raise RunFailed(
+            f"{args[0]} of {job.attention} seed {job.seed} failed: {err}; its output is above, its folder is "
+            f"{job.folder}. Finished runs are kept: the same command resumes after the fix (--out {out})"
+        ) from None
 
 
 def _record(out: Path, config: Path, attention: list[str], seeds: list[int], extra: list[str], jobs: list[Job]) -> None:
@@ -276,4 +305,4 @@ def main(argv: list[str]) -> int:
             dry_run=ns.dry_run,
         )
 
-    return run_command("segattn ablate", run)
+    return run_command("segattn ablate", run, user_errors=(*USER_ERRORS, RunFailed))

@@ -204,7 +204,7 @@ def test_runs_in_order_resumes_and_refuses_mixing(config, tmp_path) -> None:
 @pytest.mark.slow
 def test_tiny_real_ablation(config, tmp_path) -> None:
     out = tmp_path / "abl"
-    ablate(config, ["none", "se"], [0], out, run=cli_main, echo=lambda _: None)
+    ablate(config, ["none", "se"], [0], out, echo=lambda _: None)  # the default: each fit / test in a child process
     res = json.loads((out / "compare" / "compare.json").read_text())
     none, se = res["runs"]
     assert res["n_images"] == 4 and none["n_images_scored"] + se["n_images_scored"] > 0
@@ -216,3 +216,17 @@ def test_tiny_real_ablation(config, tmp_path) -> None:
         None,
         "none",
     )
+
+
+def test_a_failed_run_stops_the_ablation_in_one_line(config, tmp_path, capfd) -> None:
+    out = tmp_path / "abl"
+    args = ["--config", str(config), "--attention", "none,se", "--seeds", "1", "--out", str(out)]
+    with pytest.raises(SystemExit) as exc:
+        ablate_main([*args, "--", "--trainer.max_stepz", "2"])  # a typo the child process rejects
+    assert exc.value.code == 2
+    err = capfd.readouterr().err
+    assert "max_stepz" in err  # the child's own error line
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("segattn ablate: error: fit of none seed 0 failed: `segattn fit` exited with status 2")
+    assert f"--out {out}" in last and "Traceback" not in err
+    assert not (out / "none" / "seed0" / "fit.done").exists()
