@@ -15,7 +15,9 @@ The data split comes from the config (``data.split_seed`` / ``data.seed``), so i
 is placed on those decoder stages only (deepest first, the others ``null``), e.g. self-attention on the two deepest
 stages as ``configs/unet_self_attention.yaml`` does; without it an attention name applies to every stage.
 Runs already done are skipped (a report exists: skip both; a finished fit: skip fit), so an interrupted ablation
-resumes; a report folder left incomplete by an interrupted test is replaced (``--report.overwrite``: OUT belongs to
+resumes; an interrupted fit resumes from its ``last.ckpt`` (``--ckpt_path``: a fresh fit beside it would write
+``last-v1.ckpt`` and leave the stale ``last.ckpt`` to be tested, so a folder holding such versioned names is
+refused); a report folder left incomplete by an interrupted test is replaced (``--report.overwrite``: OUT belongs to
 the ablation). Each variant is tested with its ``last.ckpt``, the end of the schedule (``best.ckpt``, the best by
 ``val/dice``, is kept beside it): an early best-``val/dice`` epoch picked on a small validation set scored below the
 end of training (bench/README.md, the long budget). An OUT whose runs were tested with ``best.ckpt`` (made before
@@ -212,19 +214,26 @@ def ablate(
     run = run_child if run is None else run
     _record(Path(out), config, attention, seeds, list(extra or []), jobs)
     for job in jobs:
+        _refuse_versioned(job)  # also when a report exists: it may have scored the stale checkpoint
         if (job.report / SUMMARY).is_file():
             echo(f"[ablate] {job.attention} seed {job.seed}: report exists, skipped ({job.report})")
             continue
         if job.fit_done.is_file() and job.checkpoint.is_file():
             echo(f"[ablate] {job.attention} seed {job.seed}: trained before, fit skipped ({job.checkpoint})")
         else:
-            echo(f"[ablate] {job.attention} seed {job.seed}: fit")
-            _run_job(run, job.fit, job, out)
+            fit = job.fit
+            if job.checkpoint.is_file():  # an interrupted fit: continue it rather than start over beside it
+                echo(f"[ablate] {job.attention} seed {job.seed}: fit, resumed from {job.checkpoint}")
+                fit = [*job.fit, "--ckpt_path", str(job.checkpoint)]
+            else:
+                echo(f"[ablate] {job.attention} seed {job.seed}: fit")
+            _run_job(run, fit, job, out)
             if not job.checkpoint.is_file():
                 raise RuntimeError(
                     f"fit of {job.attention} seed {job.seed} wrote no {job.checkpoint}; "
                     "does the config turn checkpoints off (trainer.enable_checkpointing: false)?"
                 )
+            _refuse_versioned(job)
             job.fit_done.write_text(shlex.join(["segattn", *job.fit]) + "\n")
         echo(f"[ablate] {job.attention} seed {job.seed}: test")
         _run_job(run, job.test, job, out)
@@ -234,6 +243,18 @@ def ablate(
     )
     echo((Path(out) / "compare" / "compare.md").read_text())
     return jobs
+
+
+def _refuse_versioned(job: Job) -> None:
+    """Refuse a run folder holding ``last-v1.ckpt`` / ``best-v1.ckpt``: a fit restarted over an earlier fit's
+    checkpoints (Lightning versions the new names rather than overwrite), so ``last.ckpt`` may be the stale one."""
+    versioned = sorted(p.name for p in job.checkpoint.parent.glob("*-v[0-9]*.ckpt"))
+    if versioned:
+        raise ValueError(
+            f"{job.checkpoint.parent} holds {', '.join(versioned)} beside last.ckpt / best.ckpt: a fit was restarted "
+            f"over an earlier one's checkpoints, so last.ckpt may not be the end of training; move {job.folder} "
+            "away to train this run again"
+        )
 
 
 def _run_job(run: Callable[[list[str]], object], args: list[str], job: Job, out: Path) -> None:

@@ -167,6 +167,13 @@ def test_runs_in_order_resumes_and_refuses_mixing(config, tmp_path) -> None:
             overwrite = args[args.index("--report.overwrite") + 1] == "true"
             _fake_report(Path(args[args.index("--report.report_dir") + 1]), len(calls), overwrite)
 
+    def fake_run_resumable(args: list[str]) -> None:
+        if args[0] == "fit" and "--ckpt_path" in args:
+            calls.append(args)  # resumes: writes last.ckpt over the one it resumed from
+            Path(args[args.index("--ckpt_path") + 1]).write_text("weights")
+        else:
+            fake_run(args)
+
     out = tmp_path / "abl"
     ablate(config, ["none", "se"], [0, 1], out, run=fake_run, echo=lambda _: None)
     assert [(c[0], c[c.index("--model.net.attention") + 1], c[c.index("--seed_everything") + 1]) for c in calls] == [
@@ -189,6 +196,21 @@ def test_runs_in_order_resumes_and_refuses_mixing(config, tmp_path) -> None:
     ablate(config, ["none", "se"], [0, 1], out, run=fake_run, echo=lambda _: None)
     assert [c[0] for c in calls] == ["test"]
 
+    calls.clear()
+    run = out / "se" / "seed1"
+    for name in ("fit.done", "report/summary.json", "report/per_image.csv"):
+        (run / name).unlink()  # a fit killed after writing last.ckpt: resumed from it, not started over beside it
+    ablate(config, ["none", "se"], [0, 1], out, run=fake_run_resumable, echo=lambda _: None)
+    assert [c[0] for c in calls] == ["fit", "test"]
+    assert calls[0][-2:] == ["--ckpt_path", str(run / "checkpoints" / "last.ckpt")] and (run / "fit.done").is_file()
+
+    calls.clear()
+    (run / "checkpoints" / "last-v1.ckpt").write_text("a fresh fit's weights beside the stale last.ckpt")
+    with pytest.raises(ValueError, match=r"last-v1\.ckpt beside last\.ckpt / best\.ckpt: a fit was restarted"):
+        ablate(config, ["none", "se"], [0, 1], out, run=fake_run, echo=lambda _: None)
+    assert calls == []  # refused before anything ran, although the run has a report
+
+    (run / "checkpoints" / "last-v1.ckpt").unlink()
     config.write_text(TINY.replace("max_steps: 2", "max_steps: 3"))
     with pytest.raises(ValueError, match="different config"):
         ablate(config, ["none", "se"], [0, 1], out, run=fake_run, echo=lambda _: None)
@@ -216,6 +238,14 @@ def test_tiny_real_ablation(config, tmp_path) -> None:
         None,
         "none",
     )
+
+    # an interrupted fit resumes from its last.ckpt: Lightning writes no last-v1.ckpt beside it, the test reruns
+    run = out / "none" / "seed0"
+    (run / "fit.done").unlink()
+    (run / "report" / "summary.json").unlink()
+    ablate(config, ["none", "se"], [0], out, run=cli_main, echo=lambda _: None)
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+    assert (run / "fit.done").is_file() and (run / "report" / "summary.json").is_file()
 
 
 def test_a_failed_run_stops_the_ablation_in_one_line(config, tmp_path, capfd) -> None:
