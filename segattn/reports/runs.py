@@ -3,7 +3,9 @@
 A run is a folder holding reports written by ``segattn test`` or ``segattn evaluate`` (``summary.json`` +
 ``per_image.csv``, and ``run.json`` when the test callback could measure costs). A folder that is itself a report
 is one run with one seed; otherwise every report below it is one seed of the run (``segattn ablate`` writes
-``OUT/<attention>/seed<S>/report``). Seeds must have scored the same images.
+``OUT/<attention>/seed<S>/report``). Seeds must have scored the same images, and be different trainings: two
+reports of one fit (its ``best.ckpt`` and ``last.ckpt``, or one checkpoint twice) are refused, since counting them
+as two seeds shrinks the seed spread and weights that fit twice.
 
 Scores are recomputed from the raw counts in ``per_image.csv``, so every run of one comparison is scored under one
 empty-mask rule.
@@ -94,7 +96,27 @@ def load_run(folder: Path, label: str) -> Run:
                 f"run {folder}: the reports {reports[0]} and {rep} scored different images or classes; "
                 "seeds of one run must share the test set"
             )
+    _refuse_one_fit_twice(folder, reports)
     return Run(label, Path(folder), reports, tables, rules, infos)
+
+
+def _refuse_one_fit_twice(folder: Path, reports: list[Path]) -> None:
+    """Refuse reports of one fit counted as seeds: the same checkpoint, or checkpoints from one folder that holds a
+    ``last*.ckpt`` (one fit writes its best and last side by side; folders of differently named checkpoints pass)."""
+    by_dir: dict[Path, list[tuple[Path, Path]]] = {}
+    for rep in reports:
+        ckpt = json.loads((rep / SUMMARY).read_text()).get("source", {}).get("checkpoint")
+        if isinstance(ckpt, str) and ckpt.endswith(".ckpt"):
+            by_dir.setdefault(Path(ckpt).parent, []).append((rep, Path(ckpt)))
+    for group in by_dir.values():
+        files = [c for _, c in group]
+        if len(group) > 1 and (len(set(files)) < len(files) or any(c.name.startswith("last") for c in files)):
+            (a, ca), (b, cb) = group[0], group[1]
+            raise ValueError(
+                f"run {folder}: the reports {a} ({ca.name}) and {b} ({cb.name}) score one fit ({ca.parent}), "
+                "which would count as two seeds; keep one report per seed below a run folder and compare the "
+                "other as its own run"
+            )
 
 
 def run_labels(folders: list[Path]) -> list[str]:

@@ -123,6 +123,35 @@ def test_different_image_sets_are_refused_unless_intersect(runs, capsys) -> None
     assert res["runs"][1]["difference"]["p_value"] is None  # identical scores: no test to run
 
 
+def _source(report: Path, checkpoint: str) -> None:
+    summary = json.loads((report / "summary.json").read_text())
+    summary["source"] = {"checkpoint": checkpoint, "stage": "test"}
+    (report / "summary.json").write_text(json.dumps(summary))
+
+
+def test_reports_of_one_fit_are_not_counted_as_two_seeds(runs, capsys) -> None:
+    root, names = runs["root"], runs["names"]
+    sa = root / "sa"
+    _source(sa / "seed0" / "report", "/r/sa/seed0/checkpoints/last.ckpt")
+    _source(sa / "seed1" / "report", "/r/sa/seed1/checkpoints/last.ckpt")
+    assert compare_runs([root / "unet", sa], root / "ok")["runs"][1]["n_seeds"] == 2  # two fits: two seeds
+    _report(sa / "seed1" / "report_best", runs["noise"], names)  # the same fit's best.ckpt, tested beside it
+    _source(sa / "seed1" / "report_best", "/r/sa/seed1/checkpoints/best.ckpt")
+    with pytest.raises(SystemExit):
+        compare_main([str(root / "unet"), str(sa), "--out", str(root / "cmp")])
+    err = capsys.readouterr().err
+    assert "score one fit" in err and "report_best" in err and "best.ckpt" in err
+    assert not (root / "cmp").exists()
+    # checkpoints of different fits gathered in one folder, none named last: still seeds
+    _source(sa / "seed0" / "report", "/r/ckpts/seed0.ckpt")
+    _source(sa / "seed1" / "report", "/r/ckpts/seed1.ckpt")
+    _source(sa / "seed1" / "report_best", "/r/ckpts/seed2.ckpt")
+    assert compare_runs([root / "unet", sa], root / "ok2")["runs"][1]["n_seeds"] == 3
+    _source(sa / "seed1" / "report_best", "/r/ckpts/seed1.ckpt")  # one checkpoint tested twice
+    with pytest.raises(ValueError, match="score one fit"):
+        compare_runs([root / "unet", sa], root / "cmp")
+
+
 def test_rules_must_agree_and_existing_output_is_kept(runs) -> None:
     root, names = runs["root"], runs["names"]
     _report(root / "one", runs["base"], names, empty="one")
