@@ -81,9 +81,11 @@ def find_reports(folder: Path) -> list[Path]:
 
 def load_run(folder: Path, label: str) -> Run:
     reports = find_reports(folder)
-    tables, rules, infos = [], [], []
+    tables, rules, infos, checkpoints = [], [], [], []
     for rep in reports:
         summary = json.loads((rep / SUMMARY).read_text())
+        source = summary.get("source")
+        checkpoints.append(source.get("checkpoint") if isinstance(source, dict) else None)
         if summary.get("format") != REPORT_FORMAT:
             raise ValueError(f"{rep / SUMMARY}: not a {REPORT_FORMAT} summary (format {summary.get('format')!r})")
         tables.append(read_table(rep / PER_IMAGE))
@@ -96,16 +98,15 @@ def load_run(folder: Path, label: str) -> Run:
                 f"run {folder}: the reports {reports[0]} and {rep} scored different images or classes; "
                 "seeds of one run must share the test set"
             )
-    _refuse_one_fit_twice(folder, reports)
+    _refuse_one_fit_twice(folder, reports, checkpoints)
     return Run(label, Path(folder), reports, tables, rules, infos)
 
 
-def _refuse_one_fit_twice(folder: Path, reports: list[Path]) -> None:
+def _refuse_one_fit_twice(folder: Path, reports: list[Path], checkpoints: list[object]) -> None:
     """Refuse reports of one fit counted as seeds: the same checkpoint, or checkpoints from one folder that holds a
     ``last*.ckpt`` (one fit writes its best and last side by side; folders of differently named checkpoints pass)."""
     by_dir: dict[Path, list[tuple[Path, Path]]] = {}
-    for rep in reports:
-        ckpt = json.loads((rep / SUMMARY).read_text()).get("source", {}).get("checkpoint")
+    for rep, ckpt in zip(reports, checkpoints, strict=True):
         if isinstance(ckpt, str) and ckpt.endswith(".ckpt"):
             by_dir.setdefault(Path(ckpt).parent, []).append((rep, Path(ckpt)))
     for group in by_dir.values():
