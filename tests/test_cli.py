@@ -180,6 +180,37 @@ def test_ckpt_path_best_and_last_are_found_on_disk_in_a_new_process(tiny: Path, 
     assert code == 2 and "no best checkpoint found in" in capsys.readouterr().err
 
 
+def test_fit_says_which_precision_it_runs_in(tiny: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    """Issue 15: fp32 stays the default (bf16's Dice cost not ruled out); the run's log says which precision ran."""
+    from segattn.commands import train
+
+    lightning_cli(["fit", "--config", str(tiny), "--trainer.default_root_dir", str(tmp_path / "a")])
+    assert "precision: 32-true, float32 (the default;" in capsys.readouterr().out
+    lightning_cli(
+        [
+            "fit",
+            "--config",
+            str(tiny),
+            "--trainer.precision",
+            "bf16-mixed",
+            "--trainer.default_root_dir",
+            str(tmp_path / "b"),
+        ]
+    )
+    assert "precision: bf16-mixed (--trainer.precision)" in capsys.readouterr().out
+
+    class CPUAccelerator:  # named as Lightning's: the device in the line comes from the class name
+        pass
+
+    class Trainer:
+        precision, accelerator = "32-true", CPUAccelerator()
+
+    monkeypatch.setattr(train, "native_bf16", lambda accelerator: True)
+    assert "bf16-mixed is faster on this cpu" in train.precision_line(Trainer())
+    monkeypatch.setattr(train, "native_bf16", lambda accelerator: False)
+    assert train.precision_line(Trainer()).endswith("this cpu has no native bf16)")
+
+
 def test_a_setting_the_checkpoint_overrides_is_named_not_silently_dropped(tiny: Path, tmp_path: Path, capsys) -> None:
     # issue 11: `test --ckpt_path X --model.net.init_args.attention cbam` on a checkpoint without it exited 0
     root = tmp_path / "run"
